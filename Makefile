@@ -1,0 +1,44 @@
+# snowflake: Snowflake-style 64-bit IDs minted inside PostgreSQL
+
+MODULE_big = snowflake
+OBJS = \
+	src/clock.o \
+	src/functions.o \
+	src/generator.o \
+	src/layout.o \
+	src/snowflake.o \
+	src/worker_ids.o
+PGFILEDESC = "snowflake - Snowflake-style 64-bit IDs"
+
+EXTENSION = snowflake
+DATA = sql/snowflake--1.0.sql
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
+	-Wno-missing-field-initializers
+
+# Regression and isolation tests run on temporary servers that preload the
+# library; TAP tests (test/t) build their own clusters.
+REGRESS = layouts decode encode define_layout mint batch status
+REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check \
+	--temp-config=$(srcdir)/test/snowflake.conf
+ISOLATION = concurrent_mint
+ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation \
+	--temp-instance=$(CURDIR)/tmp_check_iso \
+	--temp-config=$(srcdir)/test/snowflake.conf
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+EXTRA_CLEAN = tmp_check tmp_check_iso results output_iso log
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# pgTAP suite (test/pgtap), on a throwaway server: see test/pgtap.sh
+.PHONY: pgtap bench
+pgtap:
+	bash $(srcdir)/test/pgtap.sh
+
+bench:
+	bash $(srcdir)/bench/bench.sh

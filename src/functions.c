@@ -1,0 +1,496 @@
+/*-------------------------------------------------------------------------
+ *
+ * functions.c
+ *		The SQL-callable functions: minting, decoding and encoding, layout
+ *		definitions and status.
+ *
+ * Layouts are looked up by name: the built-in ones in layout.c, the rest in
+ * the extension's snowflake_layout table, cached per backend.  A defined
+ * layout can be neither changed nor replaced, which is what lets the
+ * decoding functions be IMMUTABLE.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "generator.h"
+#include "layout.h"
+#include "snowflake.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(snowflake_nextval);
+PG_FUNCTION_INFO_V1(snowflake_batch);
+PG_FUNCTION_INFO_V1(snowflake_decode);
+PG_FUNCTION_INFO_V1(snowflake_timestamp);
+PG_FUNCTION_INFO_V1(snowflake_worker_id);
+PG_FUNCTION_INFO_V1(snowflake_sequence);
+PG_FUNCTION_INFO_V1(snowflake_encode);
+PG_FUNCTION_INFO_V1(snowflake_from_timestamp);
+PG_FUNCTION_INFO_V1(snowflake_define_layout);
+PG_FUNCTION_INFO_V1(snowflake_status);
+
+/* Layouts from the snowflake_layout table seen by this backend. */
+static HTAB *defined_layouts = NULL;
+
+/* Schema of the extension: the schema of the function being called. */
+static const char *
+extension_schema(FunctionCallInfo fcinfo)
+{
+	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+
+	return quote_identifier(get_namespace_name(nsp));
+}
+
+static const SnowflakeLayout *
+lookup_defined_layout(FunctionCallInfo fcinfo, const char *name)
+{
+	SnowflakeLayout *entry;
+	bool		found;
+	StringInfoData sql;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	SnowflakeLayout layout;
+	const char *why;
+	bool		isnull;
+
+	if (strlen(name) >= SNOWFLAKE_LAYOUT_NAME_LEN)
+		return NULL;
+	if (defined_layouts == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = SNOWFLAKE_LAYOUT_NAME_LEN;
+		ctl.entrysize = sizeof(SnowflakeLayout);
+		defined_layouts = hash_create("snowflake layouts", 16, &ctl,
+									  HASH_ELEM | HASH_STRINGS);
+	}
+	entry = hash_search(defined_layouts, name, HASH_FIND, NULL);
+	if (entry)
+		return entry;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT (extract(epoch FROM epoch) * 1000)::int8,"
+					 " (extract(epoch FROM time_unit) * 1000)::int8,"
+					 " time_bits, worker_bits, sequence_bits, sequence_above_worker"
+					 " FROM %s.snowflake_layout WHERE name = $1",
+					 extension_schema(fcinfo));
+	args[0] = CStringGetTextDatum(name);
+
+	SPI_connect();
+	if (SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, true, 1)
+		!= SPI_OK_SELECT)
+		elog(ERROR, "could not read snowflake_layout");
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		return NULL;
+	}
+	memset(&layout, 0, sizeof(layout));
+	strlcpy(layout.name, name, sizeof(layout.name));
+	layout.epoch_ms = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	layout.unit_ms = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	layout.time_bits = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	layout.worker_bits = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+	layout.sequence_bits = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
+	layout.sequence_above_worker = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull));
+	SPI_finish();
+
+	if (!snowflake_layout_finish(&layout, &why))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("snowflake layout \"%s\" in table snowflake_layout is invalid", name),
+				 errdetail("%s", why)));
+
+	entry = hash_search(defined_layouts, name, HASH_ENTER, &found);
+	*entry = layout;
+	return entry;
+}
+
+/*
+ * The layout named by argument argno: the cluster's own when the argument
+ * is absent or NULL, else a built-in or defined layout.  Unknown names are
+ * an error (42704).
+ */
+static const SnowflakeLayout *
+get_layout_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name;
+	const SnowflakeLayout *layout;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return &snowflake_cluster_layout;
+
+	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	layout = snowflake_builtin_layout(name);
+	if (layout == NULL)
+		layout = lookup_defined_layout(fcinfo, name);
+	if (layout == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("snowflake layout \"%s\" does not exist", name),
+				 errhint("The built-in layouts are snowflake, twitter, discord, instagram, sonyflake and pgedge; snowflake_define_layout() adds others.")));
+	return layout;
+}
+
+Datum
+snowflake_nextval(PG_FUNCTION_ARGS)
+{
+	int64		id;
+
+	snowflake_mint(1, &id);
+	PG_RETURN_INT64(id);
+}
+
+Datum
+snowflake_batch(PG_FUNCTION_ARGS)
+{
+	int32		count = PG_GETARG_INT32(0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	tupdesc;
+	Tuplestorestate *store;
+	MemoryContext oldcontext;
+	int64		left;
+
+	if (count < 1 || count > snowflake_max_batch)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("snowflake_batch count %d is out of range", count),
+				 errdetail("The count must be between 1 and snowflake.max_batch = %d.",
+						   snowflake_max_batch),
+				 errhint("Ask for several smaller batches.")));
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("snowflake_batch must be called where a set is accepted")));
+	snowflake_require_preload();
+
+	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	tupdesc = CreateTemplateTupleDesc(1);
+	TupleDescInitEntry(tupdesc, (AttrNumber) 1, "snowflake_batch", INT8OID, -1, 0);
+	store = tuplestore_begin_heap(rsinfo->allowedModes & SFRM_Materialize_Random,
+								  false, work_mem);
+	MemoryContextSwitchTo(oldcontext);
+
+	left = count;
+	while (left > 0)
+	{
+		int64		first;
+		int			n = snowflake_mint((int) left, &first);
+		int			i;
+
+		for (i = 0; i < n; i++)
+		{
+			Datum		value = Int64GetDatum(first + i);
+			bool		isnull = false;
+
+			tuplestore_putvalues(store, tupdesc, &value, &isnull);
+		}
+		left -= n;
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = store;
+	rsinfo->setDesc = tupdesc;
+	return (Datum) 0;
+}
+
+Datum
+snowflake_decode(PG_FUNCTION_ARGS)
+{
+	const SnowflakeLayout *layout;
+	SnowflakeFields f;
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	int32		region;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	layout = get_layout_arg(fcinfo, 1);
+	snowflake_decode_id(layout, PG_GETARG_INT64(0), &f);
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	values[0] = TimestampTzGetDatum(snowflake_timestamp_from_units(layout, f.units));
+	values[1] = Int32GetDatum(f.worker_id);
+	values[2] = Int32GetDatum(f.sequence);
+	region = snowflake_region_of(layout, f.worker_id);
+	if (region < 0)
+		nulls[3] = true;
+	else
+		values[3] = Int32GetDatum(region);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* Decode argument 0 with the layout of argument 1; false if the ID is NULL. */
+static bool
+decode_arg(FunctionCallInfo fcinfo, const SnowflakeLayout **layout,
+		   SnowflakeFields *f)
+{
+	if (PG_ARGISNULL(0))
+		return false;
+	*layout = get_layout_arg(fcinfo, 1);
+	snowflake_decode_id(*layout, PG_GETARG_INT64(0), f);
+	return true;
+}
+
+Datum
+snowflake_timestamp(PG_FUNCTION_ARGS)
+{
+	const SnowflakeLayout *layout;
+	SnowflakeFields f;
+
+	if (!decode_arg(fcinfo, &layout, &f))
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(snowflake_timestamp_from_units(layout, f.units));
+}
+
+Datum
+snowflake_worker_id(PG_FUNCTION_ARGS)
+{
+	const SnowflakeLayout *layout;
+	SnowflakeFields f;
+
+	if (!decode_arg(fcinfo, &layout, &f))
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(f.worker_id);
+}
+
+Datum
+snowflake_sequence(PG_FUNCTION_ARGS)
+{
+	const SnowflakeLayout *layout;
+	SnowflakeFields f;
+
+	if (!decode_arg(fcinfo, &layout, &f))
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(f.sequence);
+}
+
+Datum
+snowflake_encode(PG_FUNCTION_ARGS)
+{
+	const SnowflakeLayout *layout;
+	SnowflakeFields f;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	layout = get_layout_arg(fcinfo, 3);
+	f.units = snowflake_units_from_timestamp(layout, PG_GETARG_TIMESTAMPTZ(0));
+	f.worker_id = PG_GETARG_INT32(1);
+	f.sequence = PG_GETARG_INT32(2);
+	PG_RETURN_INT64(snowflake_encode_fields(layout, &f));
+}
+
+Datum
+snowflake_from_timestamp(PG_FUNCTION_ARGS)
+{
+	const SnowflakeLayout *layout;
+	SnowflakeFields f;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	layout = get_layout_arg(fcinfo, 1);
+	f.units = snowflake_units_from_timestamp(layout, PG_GETARG_TIMESTAMPTZ(0));
+	f.worker_id = 0;
+	f.sequence = 0;
+	PG_RETURN_INT64(snowflake_encode_fields(layout, &f));
+}
+
+/*
+ * snowflake_define_layout(name, epoch, time_bits, worker_bits,
+ *						   sequence_bits, time_unit, sequence_above_worker)
+ */
+Datum
+snowflake_define_layout(PG_FUNCTION_ARGS)
+{
+	SnowflakeLayout layout;
+	char	   *name;
+	TimestampTz epoch;
+	Interval   *unit;
+	int64		unit_us;
+	const char *why;
+	StringInfoData sql;
+	const char *schema = extension_schema(fcinfo);
+	Oid			argtypes[7] = {TEXTOID, TIMESTAMPTZOID, INT4OID, INT4OID,
+	INT4OID, INTERVALOID, BOOLOID};
+	Datum		args[7];
+	int			i;
+
+	for (i = 0; i < 7; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("snowflake_define_layout arguments must not be NULL")));
+
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	epoch = PG_GETARG_TIMESTAMPTZ(1);
+	unit = PG_GETARG_INTERVAL_P(5);
+
+	if (name[0] == '\0' || strlen(name) >= SNOWFLAKE_LAYOUT_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("snowflake layout name must have 1 to %d characters",
+						SNOWFLAKE_LAYOUT_NAME_LEN - 1)));
+	if (snowflake_is_builtin_layout_name(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("snowflake layout \"%s\" already exists", name),
+				 errdetail("\"%s\" is a built-in layout.", name),
+				 errhint("Choose another name.")));
+	if (TIMESTAMP_NOT_FINITE(epoch) || epoch % 1000 != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("snowflake layout epoch must be a finite timestamp in whole milliseconds")));
+	unit_us = (int64) unit->day * USECS_PER_DAY + unit->time;
+	if (unit->month != 0 || unit_us <= 0 || unit_us % 1000 != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("snowflake layout time unit must be a positive, whole number of milliseconds"),
+				 errdetail("Months are not a fixed length; use days, hours, seconds or milliseconds.")));
+
+	memset(&layout, 0, sizeof(layout));
+	strlcpy(layout.name, name, sizeof(layout.name));
+	layout.epoch_ms = epoch / 1000 + SNOWFLAKE_PG_EPOCH_UNIX_MS;
+	layout.unit_ms = unit_us / 1000;
+	layout.time_bits = PG_GETARG_INT32(2);
+	layout.worker_bits = PG_GETARG_INT32(3);
+	layout.sequence_bits = PG_GETARG_INT32(4);
+	layout.sequence_above_worker = PG_GETARG_BOOL(6);
+	if (!snowflake_layout_finish(&layout, &why))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid snowflake layout \"%s\": %d time, %d worker and %d sequence bits",
+						name, layout.time_bits, layout.worker_bits,
+						layout.sequence_bits),
+				 errdetail("%s", why)));
+
+	SPI_connect();
+
+	/* Only a superuser or the extension's owner may add layouts. */
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE')"
+					 " FROM pg_catalog.pg_class c"
+					 " WHERE c.oid = '%s.snowflake_layout'::pg_catalog.regclass",
+					 schema);
+	if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not find table snowflake_layout");
+	{
+		bool		isnull;
+
+		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to define snowflake layout \"%s\"", name),
+					 errhint("Only a superuser or the owner of the snowflake extension may define layouts.")));
+	}
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT 1 FROM %s.snowflake_layout WHERE name = $1",
+					 schema);
+	args[0] = CStringGetTextDatum(name);
+	if (SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, false, 1)
+		!= SPI_OK_SELECT)
+		elog(ERROR, "could not read snowflake_layout");
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("snowflake layout \"%s\" already exists", name),
+				 errdetail("A defined layout cannot be changed, since IDs already decoded with it would change meaning."),
+				 errhint("Choose another name.")));
+
+	resetStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "INSERT INTO %s.snowflake_layout (name, epoch, time_bits,"
+					 " worker_bits, sequence_bits, time_unit, sequence_above_worker)"
+					 " VALUES ($1, $2, $3, $4, $5, $6, $7)", schema);
+	for (i = 0; i < 7; i++)
+		args[i] = PG_GETARG_DATUM(i);
+	args[0] = CStringGetTextDatum(name);
+	if (SPI_execute_with_args(sql.data, 7, argtypes, args, NULL, false, 0)
+		!= SPI_OK_INSERT)
+		elog(ERROR, "could not insert into snowflake_layout");
+	SPI_finish();
+
+	PG_RETURN_VOID();
+}
+
+static Datum
+timestamp_of_ms(int64 ms)
+{
+	return TimestampTzGetDatum(snowflake_timestamp_from_units(&snowflake_cluster_layout, ms));
+}
+
+Datum
+snowflake_status(PG_FUNCTION_ARGS)
+{
+#define STATUS_COLS 15
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SnowflakeShared *sh;
+	uint64		seq_max = (UINT64CONST(1) << snowflake_cluster_layout.sequence_bits) - 1;
+	int			i;
+
+	snowflake_require_preload();
+	sh = snowflake_shared;
+	InitMaterializedSRF(fcinfo, 0);
+
+	for (i = 0; i < sh->nslots; i++)
+	{
+		SnowflakeSlotData *s = &sh->slots[i].d;
+		Datum		values[STATUS_COLS];
+		bool		nulls[STATUS_COLS];
+		uint64		state = pg_atomic_read_u64(&s->state);
+		uint64		issued = pg_atomic_read_u64(&s->ids_before);
+		int			c = 0;
+
+		memset(nulls, 0, sizeof(nulls));
+		if (state != SNOWFLAKE_SLOT_EMPTY)
+			issued += (state & seq_max) + 1;
+
+		values[c++] = Int32GetDatum(i);
+		if (s->worker_id < 0)
+			nulls[c++] = true;
+		else
+			values[c++] = Int32GetDatum(s->worker_id);
+		values[c++] = CStringGetTextDatum(s->worker_id < 0 ? "none" : "configured");
+		nulls[c++] = true;		/* lease_expires_at */
+		nulls[c++] = true;		/* fencing_deadline */
+		if (state == SNOWFLAKE_SLOT_EMPTY)
+			nulls[c++] = true;
+		else
+			values[c++] = timestamp_of_ms((int64) (state >> snowflake_cluster_layout.sequence_bits));
+		nulls[c++] = true;		/* high_water_mark */
+		values[c++] = Int64GetDatum((int64) issued);
+		values[c++] = Int64GetDatum((int64) pg_atomic_read_u64(&s->ms_saturated));
+		values[c++] = Int64GetDatum((int64) pg_atomic_read_u64(&sh->clock_regressions));
+		values[c++] = Int64GetDatum((int64) pg_atomic_read_u64(&sh->max_regression_ms));
+		values[c++] = Int64GetDatum((int64) pg_atomic_read_u64(&s->waits));
+		values[c++] = Int64GetDatum((int64) pg_atomic_read_u64(&s->refusals));
+		values[c++] = TimestampTzGetDatum(snowflake_layout_ends_at(&snowflake_cluster_layout));
+		values[c++] = Int32GetDatum((int32) pg_atomic_read_u32(&s->sessions));
+		Assert(c == STATUS_COLS);
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

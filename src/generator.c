@@ -1,0 +1,316 @@
+/*-------------------------------------------------------------------------
+ *
+ * generator.c
+ *		Sequence slots in shared memory and the minting path.
+ *
+ * The server holds snowflake.worker_slots slots, each bound to one worker
+ * ID.  A slot's whole minting state is one 64-bit word, (millisecond <<
+ * sequence_bits) | sequence, changed only by compare-and-swap, so backends
+ * on different slots never touch a common cache line on the minting path
+ * and backends sharing a slot never wait on a lock.
+ *
+ * Each session has a home slot (the least used one when it first mints).
+ * When its slot has run out of sequence numbers in the current millisecond
+ * it goes on in the next slot up, whose worker ID is higher, so its IDs
+ * still increase; when every slot above it is spent too, it waits for the
+ * next millisecond and starts again from home.  A session remembers the
+ * millisecond and slot of its last ID and never goes to a lower slot within
+ * the same millisecond, which keeps its IDs strictly increasing.
+ *
+ * Shared state and its protocol:
+ *	 slots[i].state	 read by anyone; written only by CAS.
+ *	 slots[i].ids_before  added to by the backend whose CAS moved the slot
+ *					 to a new millisecond (exactly once per millisecond).
+ *	 max_ms			 the highest millisecond minted by any slot; raised by
+ *					 CAS after minting, never lowered.  A backend whose clock
+ *					 reads below it goes through the clock policy (clock.c)
+ *					 before it may mint.
+ *	 slots[i].worker_id  set while shared memory is initialised, under
+ *					 AddinShmemInitLock, and constant afterwards.
+ *	 counters		 atomic adds, read without locks by snowflake_status().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "clock.h"
+#include "generator.h"
+#include "snowflake.h"
+#include "worker_ids.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+
+SnowflakeShared *snowflake_shared = NULL;
+
+/* This session's home slot, and the slot and millisecond of its last ID. */
+static int	home_slot = -1;
+static int	session_last_slot = -1;
+static int64 session_last_ms = -1;
+
+Size
+snowflake_shmem_size(void)
+{
+	return add_size(offsetof(SnowflakeShared, slots),
+					mul_size(snowflake_worker_slots, sizeof(SnowflakeSlot)));
+}
+
+/* Caller: shmem_startup_hook.  Runs again after every crash restart. */
+void
+snowflake_shmem_init(void)
+{
+	bool		found;
+	int			i;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	snowflake_shared = ShmemInitStruct("snowflake", snowflake_shmem_size(),
+									   &found);
+	if (!found)
+	{
+		SnowflakeShared *sh = snowflake_shared;
+
+		memset(sh, 0, snowflake_shmem_size());
+		pg_atomic_init_u64(&sh->max_ms, 0);
+		pg_atomic_init_u64(&sh->clock_regressions, 0);
+		pg_atomic_init_u64(&sh->max_regression_ms, 0);
+		pg_atomic_init_u64(&sh->last_regression_floor, 0);
+		sh->nslots = snowflake_worker_slots;
+		for (i = 0; i < sh->nslots; i++)
+		{
+			SnowflakeSlotData *s = &sh->slots[i].d;
+
+			pg_atomic_init_u64(&s->state, SNOWFLAKE_SLOT_EMPTY);
+			pg_atomic_init_u64(&s->ids_before, 0);
+			pg_atomic_init_u64(&s->ms_saturated, 0);
+			pg_atomic_init_u64(&s->last_saturated_ms, SNOWFLAKE_SLOT_EMPTY);
+			pg_atomic_init_u64(&s->waits, 0);
+			pg_atomic_init_u64(&s->refusals, 0);
+			pg_atomic_init_u32(&s->sessions, 0);
+			s->worker_id = -1;
+		}
+		snowflake_assign_worker_ids(sh);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+release_home_slot(int code, Datum arg)
+{
+	if (home_slot >= 0 && snowflake_shared != NULL)
+		pg_atomic_fetch_sub_u32(&snowflake_shared->slots[home_slot].d.sessions, 1);
+	home_slot = -1;
+}
+
+/*
+ * Pick the slot with the fewest sessions.  Ties go to slots spread out over
+ * the range (0, n/2, n/4, 3n/4, ...), so that two sessions that both run
+ * past their home slot climb through different slots.
+ */
+static void
+choose_home_slot(void)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int			span = 1;
+	int			best = 0;
+	uint32		best_sessions = PG_UINT32_MAX;
+	int			i;
+
+	while (span < sh->nslots)
+		span <<= 1;
+	for (i = 0; i < span; i++)
+	{
+		int			candidate = 0;
+		int			bits;
+		uint32		n;
+
+		/* bit-reverse i within log2(span) bits */
+		for (bits = 1; bits < span; bits <<= 1)
+			candidate = (candidate << 1) | ((i & bits) ? 1 : 0);
+		if (candidate >= sh->nslots)
+			continue;
+		n = pg_atomic_read_u32(&sh->slots[candidate].d.sessions);
+		if (n < best_sessions)
+		{
+			best = candidate;
+			best_sessions = n;
+		}
+	}
+	pg_atomic_fetch_add_u32(&sh->slots[best].d.sessions, 1);
+	home_slot = best;
+	before_shmem_exit(release_home_slot, (Datum) 0);
+}
+
+static void
+note_saturated(SnowflakeSlotData *s, uint64 ms)
+{
+	uint64		seen = pg_atomic_read_u64(&s->last_saturated_ms);
+
+	if (seen != ms &&
+		pg_atomic_compare_exchange_u64(&s->last_saturated_ms, &seen, ms))
+		pg_atomic_fetch_add_u64(&s->ms_saturated, 1);
+}
+
+/*
+ * Take up to "want" consecutive sequence numbers from a slot, at millisecond
+ * "target" or, if the slot has already minted later, at its millisecond.
+ * Returns how many were taken (0 if the slot is spent for that millisecond)
+ * and sets *ms and *first_seq.
+ */
+static inline int
+slot_take(SnowflakeSlotData *s, int64 target, int want, int64 *ms,
+		  int32 *first_seq)
+{
+	int			seq_bits = snowflake_cluster_layout.sequence_bits;
+	uint64		seq_max = (UINT64CONST(1) << seq_bits) - 1;
+	uint64		old = pg_atomic_read_u64(&s->state);
+
+	for (;;)
+	{
+		uint64		new;
+		uint64		slot_ms;
+		uint64		first;
+		uint64		n;
+
+		if (old == SNOWFLAKE_SLOT_EMPTY || (int64) (old >> seq_bits) < target)
+		{
+			slot_ms = (uint64) target;
+			first = 0;
+			n = Min((uint64) want, seq_max + 1);
+			new = (slot_ms << seq_bits) | (n - 1);
+		}
+		else
+		{
+			uint64		cur = old & seq_max;
+
+			slot_ms = old >> seq_bits;
+			if (cur == seq_max)
+			{
+				note_saturated(s, slot_ms);
+				*ms = (int64) slot_ms;
+				return 0;
+			}
+			first = cur + 1;
+			n = Min((uint64) want, seq_max - cur);
+			new = old + n;
+		}
+
+		if (pg_atomic_compare_exchange_u64(&s->state, &old, new))
+		{
+			/* The CAS that leaves a millisecond books its IDs, once. */
+			if (first == 0 && old != SNOWFLAKE_SLOT_EMPTY)
+				pg_atomic_fetch_add_u64(&s->ids_before, (old & seq_max) + 1);
+			*ms = (int64) slot_ms;
+			*first_seq = (int32) first;
+			return (int) n;
+		}
+		/* old now holds the current value; try again */
+	}
+}
+
+static inline void
+raise_floor(SnowflakeShared *sh, int64 ms)
+{
+	uint64		cur = pg_atomic_read_u64(&sh->max_ms);
+
+	while ((int64) cur < ms &&
+		   !pg_atomic_compare_exchange_u64(&sh->max_ms, &cur, (uint64) ms))
+		;
+}
+
+static void
+refuse_time_range(int64 now)
+{
+	const SnowflakeLayout *layout = &snowflake_cluster_layout;
+
+	if (now < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SNOWFLAKE_TIME_EXHAUSTED),
+				 errmsg("cannot mint a snowflake ID: the clock reads before the layout's epoch"),
+				 errdetail("The epoch is %s; the clock reads %s.",
+						   timestamptz_to_str(snowflake_timestamp_from_units(layout, 0)),
+						   timestamptz_to_str(snowflake_timestamp_from_units(layout, now))),
+				 errhint("Correct the system clock, or set snowflake.epoch to an earlier time before any ID is minted.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_SNOWFLAKE_TIME_EXHAUSTED),
+			 errmsg("cannot mint a snowflake ID: the time field ran out at %s",
+					timestamptz_to_str(snowflake_layout_ends_at(layout))),
+			 errdetail("Layout \"%s\" has %d time bits; another ID would overflow them.",
+					   layout->name, layout->time_bits),
+			 errhint("Migrate to a layout with a later epoch or more time bits.")));
+}
+
+/*
+ * Mint up to "want" (>= 1) consecutive IDs: the first goes to *first_id,
+ * the rest are first_id + 1, + 2, ...  Returns how many were minted, at
+ * least one.  IDs are strictly above every ID this session got before.
+ */
+int
+snowflake_mint(int want, int64 *first_id)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	const SnowflakeLayout *layout = &snowflake_cluster_layout;
+
+	if (unlikely(sh == NULL))
+		snowflake_require_preload();
+	if (unlikely(home_slot < 0))
+		choose_home_slot();
+
+	for (;;)
+	{
+		int64		now = snowflake_clock_ms();
+		int64		floor_ms = (int64) pg_atomic_read_u64(&sh->max_ms);
+		int64		target;
+		int			k;
+		bool		any_worker = false;
+
+		if (unlikely(now < floor_ms))
+			now = snowflake_clock_catch_up(&sh->slots[home_slot], now, floor_ms);
+		if (unlikely((uint64) now > (uint64) layout->max_units))
+			refuse_time_range(now);
+
+		if (now > session_last_ms)
+		{
+			target = now;
+			k = home_slot;
+		}
+		else
+		{
+			/* same millisecond as our last ID: stay at or above its slot */
+			target = session_last_ms;
+			k = session_last_slot;
+		}
+
+		for (; k < sh->nslots; k++)
+		{
+			SnowflakeSlotData *s = &sh->slots[k].d;
+			int64		ms;
+			int32		seq;
+			int			n;
+
+			if (unlikely(s->worker_id < 0))
+				continue;
+			any_worker = true;
+			n = slot_take(s, target, want, &ms, &seq);
+			if (n > 0)
+			{
+				session_last_ms = ms;
+				session_last_slot = k;
+				if (ms > floor_ms)
+					raise_floor(sh, ms);
+				*first_id = snowflake_compose(layout, ms, s->worker_id, seq);
+				return n;
+			}
+		}
+
+		if (unlikely(!any_worker))
+			ereport(ERROR,
+					(errcode(ERRCODE_SNOWFLAKE_NO_WORKER_ID),
+					 errmsg("cannot mint a snowflake ID: no worker ID is assigned to this server"),
+					 errhint("Check snowflake.worker_id and snowflake.worker_slots.")));
+
+		/* every slot from here up is spent in this millisecond */
+		snowflake_clock_next_ms(target);
+	}
+}

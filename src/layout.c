@@ -1,0 +1,260 @@
+/*-------------------------------------------------------------------------
+ *
+ * layout.c
+ *		ID layout math and the built-in layouts.
+ *
+ * A layout says how many bits the time, worker and sequence fields take,
+ * in which order, from which epoch and in which time unit.  This file owns
+ * the table of built-in layouts (twitter, discord, instagram, sonyflake,
+ * pgedge) and the conversions between IDs, fields and timestamps.  Every
+ * conversion checks its input against the layout and raises a clear error
+ * rather than returning a wrong or wrapped value.
+ *
+ * The cluster's own layout ("snowflake") is built from GUCs at load time by
+ * snowflake.c and kept in snowflake_cluster_layout; it never changes while
+ * the server runs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "layout.h"
+#include "snowflake.h"
+
+#include "utils/timestamp.h"
+
+SnowflakeLayout snowflake_cluster_layout;
+
+static SnowflakeLayout builtin_layouts[] = {
+	/* name, epoch (Unix ms), unit, time, worker, sequence, region, seq above */
+	{"twitter", INT64CONST(1288834974657), 1, 41, 10, 12, 0, false},
+	{"discord", INT64CONST(1420070400000), 1, 42, 10, 12, 0, false},
+	{"instagram", INT64CONST(1314220021721), 1, 41, 13, 10, 0, false},
+	{"sonyflake", INT64CONST(1409529600000), 10, 39, 16, 8, 0, true},
+	{"pgedge", INT64CONST(1672531200000), 1, 41, 10, 12, 0, false},
+};
+
+static bool builtins_ready = false;
+
+/*
+ * Check a layout's widths and fill in its derived fields.  Returns false and
+ * sets *why (a complete sentence) if the widths cannot describe a
+ * non-negative bigint.
+ */
+bool
+snowflake_layout_finish(SnowflakeLayout *layout, const char **why)
+{
+	int			total = layout->time_bits + layout->worker_bits +
+		layout->sequence_bits;
+
+	if (layout->time_bits < 1 || layout->worker_bits < 0 ||
+		layout->sequence_bits < 0)
+	{
+		*why = "Every field needs a non-negative width and the time field at least one bit.";
+		return false;
+	}
+	if (layout->worker_bits > 31 || layout->sequence_bits > 31)
+	{
+		*why = "Worker and sequence fields are at most 31 bits wide.";
+		return false;
+	}
+	if (total != 63 && total != 64)
+	{
+		*why = "Time, worker and sequence bits must add up to 63 or 64.";
+		return false;
+	}
+	if (layout->region_bits < 0 || layout->region_bits > layout->worker_bits)
+	{
+		*why = "Region bits must fit inside the worker field.";
+		return false;
+	}
+	if (layout->unit_ms < 1)
+	{
+		*why = "The time unit must be a whole, positive number of milliseconds.";
+		return false;
+	}
+
+	if (layout->sequence_above_worker)
+	{
+		layout->worker_shift = 0;
+		layout->sequence_shift = layout->worker_bits;
+	}
+	else
+	{
+		layout->sequence_shift = 0;
+		layout->worker_shift = layout->sequence_bits;
+	}
+	layout->time_shift = layout->worker_bits + layout->sequence_bits;
+
+	/* The sign bit stays clear: a 64-bit layout loses its top time value bit. */
+	layout->max_units = (int64) (PG_INT64_MAX >> layout->time_shift);
+	if (layout->time_bits < 63 &&
+		layout->max_units > (INT64CONST(1) << layout->time_bits) - 1)
+		layout->max_units = (INT64CONST(1) << layout->time_bits) - 1;
+
+	/* The last time value must still be a representable timestamp. */
+	if (layout->max_units > (PG_INT64_MAX / 1000 - layout->epoch_ms) / layout->unit_ms)
+	{
+		*why = "The layout's time range runs past the largest timestamp.";
+		return false;
+	}
+	return true;
+}
+
+static void
+builtins_init(void)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(builtin_layouts); i++)
+	{
+		const char *why;
+
+		if (!snowflake_layout_finish(&builtin_layouts[i], &why))
+			elog(ERROR, "built-in layout \"%s\" is invalid: %s",
+				 builtin_layouts[i].name, why);
+	}
+	builtins_ready = true;
+}
+
+bool
+snowflake_is_builtin_layout_name(const char *name)
+{
+	int			i;
+
+	if (strcmp(name, "snowflake") == 0)
+		return true;
+	for (i = 0; i < lengthof(builtin_layouts); i++)
+		if (strcmp(name, builtin_layouts[i].name) == 0)
+			return true;
+	return false;
+}
+
+/* The built-in layout of that name, or NULL. */
+const SnowflakeLayout *
+snowflake_builtin_layout(const char *name)
+{
+	int			i;
+
+	if (strcmp(name, "snowflake") == 0)
+		return &snowflake_cluster_layout;
+	if (!builtins_ready)
+		builtins_init();
+	for (i = 0; i < lengthof(builtin_layouts); i++)
+		if (strcmp(name, builtin_layouts[i].name) == 0)
+			return &builtin_layouts[i];
+	return NULL;
+}
+
+/* Split a non-negative ID into its fields; negative IDs are an error. */
+void
+snowflake_decode_id(const SnowflakeLayout *layout, int64 id,
+					SnowflakeFields *fields)
+{
+	uint64		u = (uint64) id;
+
+	if (id < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("snowflake ID " INT64_FORMAT " is negative", id),
+				 errdetail("IDs of layout \"%s\" are non-negative bigints.",
+						   layout->name),
+				 errhint("Check that the value is a snowflake ID and not a sum, difference or hash.")));
+
+	fields->units = (int64) (u >> layout->time_shift);
+	if (fields->units > layout->max_units)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("snowflake ID " INT64_FORMAT " is outside layout \"%s\"",
+						id, layout->name),
+				 errdetail("Its time field is past the last value the layout allows.")));
+	fields->worker_id = (int32) ((u >> layout->worker_shift) &
+								 ((UINT64CONST(1) << layout->worker_bits) - 1));
+	fields->sequence = (int32) ((u >> layout->sequence_shift) &
+								((UINT64CONST(1) << layout->sequence_bits) - 1));
+}
+
+/* Build an ID from fields, checking that each one fits. */
+int64
+snowflake_encode_fields(const SnowflakeLayout *layout,
+						const SnowflakeFields *fields)
+{
+	int64		max_worker = (INT64CONST(1) << layout->worker_bits) - 1;
+	int64		max_sequence = (INT64CONST(1) << layout->sequence_bits) - 1;
+
+	if (fields->worker_id < 0 || fields->worker_id > max_worker)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("worker_id %d does not fit layout \"%s\"",
+						fields->worker_id, layout->name),
+				 errdetail("The worker field has %d bits: 0 to " INT64_FORMAT ".",
+						   layout->worker_bits, max_worker)));
+	if (fields->sequence < 0 || fields->sequence > max_sequence)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("sequence %d does not fit layout \"%s\"",
+						fields->sequence, layout->name),
+				 errdetail("The sequence field has %d bits: 0 to " INT64_FORMAT ".",
+						   layout->sequence_bits, max_sequence)));
+	Assert(fields->units >= 0 && fields->units <= layout->max_units);
+	return snowflake_compose(layout, fields->units, fields->worker_id,
+							 fields->sequence);
+}
+
+/*
+ * Time units since the layout's epoch for a timestamp, rounded down.  A
+ * timestamp before the epoch or past the layout's last time value is an
+ * error (22008).
+ */
+int64
+snowflake_units_from_timestamp(const SnowflakeLayout *layout, TimestampTz ts)
+{
+	int64		unix_ms;
+	int64		since_epoch;
+
+	if (TIMESTAMP_NOT_FINITE(ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range for layout \"%s\"", layout->name),
+				 errdetail("Infinite timestamps have no snowflake ID.")));
+
+	/* floor division: microseconds before 2000 round toward the past */
+	unix_ms = (ts >= 0 ? ts / 1000 : -((-ts + 999) / 1000)) +
+		SNOWFLAKE_PG_EPOCH_UNIX_MS;
+	since_epoch = unix_ms - layout->epoch_ms;
+
+	if (since_epoch < 0 || since_epoch / layout->unit_ms > layout->max_units)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp %s is out of range for layout \"%s\"",
+						timestamptz_to_str(ts), layout->name),
+				 errdetail("The layout covers %s to %s.",
+						   timestamptz_to_str(snowflake_timestamp_from_units(layout, 0)),
+						   timestamptz_to_str(snowflake_layout_ends_at(layout)))));
+	return since_epoch / layout->unit_ms;
+}
+
+TimestampTz
+snowflake_timestamp_from_units(const SnowflakeLayout *layout, int64 units)
+{
+	int64		unix_ms = layout->epoch_ms + units * layout->unit_ms;
+
+	return (TimestampTz) ((unix_ms - SNOWFLAKE_PG_EPOCH_UNIX_MS) * 1000);
+}
+
+/* The last instant the layout's time field can represent. */
+TimestampTz
+snowflake_layout_ends_at(const SnowflakeLayout *layout)
+{
+	return snowflake_timestamp_from_units(layout, layout->max_units) +
+		layout->unit_ms * 1000 - 1;
+}
+
+/* Region of a worker field value, or -1 when the layout has no region bits. */
+int32
+snowflake_region_of(const SnowflakeLayout *layout, int32 worker_id)
+{
+	if (layout->region_bits == 0)
+		return -1;
+	return worker_id >> (layout->worker_bits - layout->region_bits);
+}

@@ -1,0 +1,281 @@
+/*-------------------------------------------------------------------------
+ *
+ * snowflake.c
+ *		Loading the extension: PG_MODULE_MAGIC, configuration and hooks.
+ *
+ * _PG_init defines every GUC, builds the cluster layout from them and
+ * checks it, and, when loaded through shared_preload_libraries, asks for
+ * shared memory.  Loaded any other way (CREATE EXTENSION in a server that
+ * does not preload it) the decoding functions still work; minting raises
+ * an error that names shared_preload_libraries.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "generator.h"
+#include "layout.h"
+#include "snowflake.h"
+#include "worker_ids.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+PG_MODULE_MAGIC;
+
+int			snowflake_worker_slots = 4;
+int			snowflake_first_worker_id = -1;
+char	   *snowflake_epoch = NULL;
+int			snowflake_worker_bits = 10;
+int			snowflake_sequence_bits = 12;
+int			snowflake_region_bits = 0;
+int			snowflake_region = 0;
+int			snowflake_max_clock_wait = 20;
+int			snowflake_max_batch = 1000000;
+
+bool		snowflake_preloaded = false;
+
+/* The epoch GUC parsed by its check hook, in Unix milliseconds. */
+static int64 epoch_unix_ms;
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+void		_PG_init(void);
+
+/* Parse a timestamptz literal without raising errors; false if invalid. */
+static bool
+parse_timestamptz(const char *str, TimestampTz *result)
+{
+	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
+	char	   *field[MAXDATEFIELDS];
+	int			ftype[MAXDATEFIELDS];
+	int			nf;
+	int			dtype;
+	struct pg_tm tt;
+	fsec_t		fsec;
+	int			tz;
+#if PG_VERSION_NUM >= 160000
+	DateTimeErrorExtra extra;
+#endif
+
+	if (str == NULL ||
+		ParseDateTime(str, workbuf, sizeof(workbuf), field, ftype,
+					  MAXDATEFIELDS, &nf) != 0)
+		return false;
+#if PG_VERSION_NUM >= 160000
+	if (DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz, &extra) != 0)
+		return false;
+#else
+	if (DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz) != 0)
+		return false;
+#endif
+	if (dtype != DTK_DATE)
+		return false;
+	return tm2timestamp(&tt, fsec, &tz, result) == 0;
+}
+
+static bool
+check_epoch(char **newval, void **extra, GucSource source)
+{
+	TimestampTz ts;
+	int64	   *ms;
+
+	if (!parse_timestamptz(*newval, &ts))
+	{
+		GUC_check_errdetail("\"%s\" is not a finite timestamp with time zone, such as \"2024-01-01 00:00:00+00\".",
+							*newval ? *newval : "");
+		return false;
+	}
+	if (ts % 1000 != 0)
+	{
+		GUC_check_errdetail("The epoch must be a whole millisecond.");
+		return false;
+	}
+	ms = (int64 *) malloc(sizeof(int64));
+	if (ms == NULL)
+		return false;
+	*ms = ts / 1000 + SNOWFLAKE_PG_EPOCH_UNIX_MS;
+	*extra = ms;
+	return true;
+}
+
+static void
+assign_epoch(const char *newval, void *extra)
+{
+	epoch_unix_ms = *(int64 *) extra;
+}
+
+static void
+define_gucs(void)
+{
+	DefineCustomIntVariable("snowflake.worker_slots",
+							"Sequence slots, and so worker IDs, this server holds.",
+							"Each slot mints up to 2^sequence_bits IDs per millisecond.",
+							&snowflake_worker_slots,
+							4, 1, 1024,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("snowflake.worker_id",
+							"Worker ID of the first slot; the others take the next IDs.",
+							"-1 starts at worker ID 0. In a fleet, give each server its own range.",
+							&snowflake_first_worker_id,
+							-1, -1, (1 << 20) - 1,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("snowflake.epoch",
+							   "Epoch of the cluster's ID layout.",
+							   "A timestamp with time zone; fixed at server start.",
+							   &snowflake_epoch,
+							   "2024-01-01 00:00:00+00",
+							   PGC_POSTMASTER, 0,
+							   check_epoch, assign_epoch, NULL);
+	DefineCustomIntVariable("snowflake.worker_bits",
+							"Bits of the worker field in the cluster's ID layout.",
+							"Region bits, if any, are the top bits of this field.",
+							&snowflake_worker_bits,
+							10, 1, 20,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("snowflake.sequence_bits",
+							"Bits of the sequence field in the cluster's ID layout.",
+							"The time field gets the rest of 63 bits.",
+							&snowflake_sequence_bits,
+							12, 1, 22,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("snowflake.region_bits",
+							"Bits at the top of the worker field that hold the region.",
+							NULL,
+							&snowflake_region_bits,
+							0, 0, 20,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("snowflake.region",
+							"This server's region, placed in the region bits.",
+							NULL,
+							&snowflake_region,
+							0, 0, (1 << 20) - 1,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("snowflake.max_clock_wait",
+							"Largest backward clock step that minting waits out.",
+							"A larger step refuses minting until the clock has caught up.",
+							&snowflake_max_clock_wait,
+							20, 0, 10000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("snowflake.max_batch",
+							"Largest count snowflake_batch() accepts.",
+							NULL,
+							&snowflake_max_batch,
+							1000000, 1, 100000000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("snowflake");
+}
+
+/* Build the cluster layout from the GUCs and check it; ERROR if invalid. */
+static void
+build_cluster_layout(void)
+{
+	SnowflakeLayout *layout = &snowflake_cluster_layout;
+	const char *why;
+
+	memset(layout, 0, sizeof(*layout));
+	strlcpy(layout->name, "snowflake", sizeof(layout->name));
+	layout->epoch_ms = epoch_unix_ms;
+	layout->unit_ms = 1;
+	layout->worker_bits = snowflake_worker_bits;
+	layout->sequence_bits = snowflake_sequence_bits;
+	layout->region_bits = snowflake_region_bits;
+	layout->time_bits = 63 - snowflake_worker_bits - snowflake_sequence_bits;
+	layout->sequence_above_worker = false;
+
+	if (!snowflake_layout_finish(layout, &why))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid snowflake layout: epoch %s, %d worker bits, %d sequence bits, %d region bits",
+						snowflake_epoch, snowflake_worker_bits,
+						snowflake_sequence_bits, snowflake_region_bits),
+				 errdetail("%s", why)));
+	snowflake_check_worker_id_config();
+}
+
+/*
+ * Warn from a year ahead that the time field runs out.  Minting refuses
+ * once it has; the server still starts.
+ */
+static void
+warn_if_time_runs_out(void)
+{
+	TimestampTz ends = snowflake_layout_ends_at(&snowflake_cluster_layout);
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (ends - now < INT64CONST(365) * USECS_PER_DAY)
+		ereport(WARNING,
+				(errmsg("snowflake: the time field of the ID layout runs out at %s",
+						timestamptz_to_str(ends)),
+				 errdetail("After that instant no ID can be minted without overflowing %d time bits.",
+						   snowflake_cluster_layout.time_bits),
+				 errhint("Plan a migration to a layout with a later epoch or more time bits.")));
+}
+
+#if PG_VERSION_NUM >= 150000
+static void
+snowflake_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(snowflake_shmem_size());
+}
+#endif
+
+static void
+snowflake_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	snowflake_shmem_init();
+}
+
+void
+_PG_init(void)
+{
+	define_gucs();
+	build_cluster_layout();
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	snowflake_preloaded = true;
+	warn_if_time_runs_out();
+
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = snowflake_shmem_request;
+#else
+	RequestAddinShmemSpace(snowflake_shmem_size());
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = snowflake_shmem_startup;
+}
+
+/* Raise the error for a function that needs the preload. */
+void
+snowflake_require_preload(void)
+{
+	if (snowflake_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("snowflake must be loaded via \"shared_preload_libraries\" to mint IDs"),
+				 errhint("Add 'snowflake' to shared_preload_libraries in postgresql.conf and restart the server.")));
+}

@@ -1,0 +1,42 @@
+/*-------------------------------------------------------------------------
+ *
+ * snowflake.h
+ *		Declarations shared by every part of the snowflake extension:
+ *		configuration (GUC variables), SQLSTATEs of refusals, and the
+ *		cluster layout.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SNOWFLAKE_H
+#define SNOWFLAKE_H
+
+#include "layout.h"
+
+/*
+ * SQLSTATEs of the extension's own refusals (class SF).  Bad input uses the
+ * standard codes (22003, 22008, 22023, 42704); not being preloaded is 55000.
+ */
+#define ERRCODE_SNOWFLAKE_CLOCK_REGRESSION	MAKE_SQLSTATE('S','F','0','0','1')
+#define ERRCODE_SNOWFLAKE_NO_WORKER_ID		MAKE_SQLSTATE('S','F','0','0','2')
+#define ERRCODE_SNOWFLAKE_TIME_EXHAUSTED	MAKE_SQLSTATE('S','F','0','0','5')
+
+/* Configuration, see snowflake.c for meaning, units and limits. */
+extern int	snowflake_worker_slots;
+extern int	snowflake_first_worker_id;
+extern char *snowflake_epoch;
+extern int	snowflake_worker_bits;
+extern int	snowflake_sequence_bits;
+extern int	snowflake_region_bits;
+extern int	snowflake_region;
+extern int	snowflake_max_clock_wait;
+extern int	snowflake_max_batch;
+
+/* The layout this cluster mints with; set once in _PG_init. */
+extern SnowflakeLayout snowflake_cluster_layout;
+
+/* True when loaded through shared_preload_libraries. */
+extern bool snowflake_preloaded;
+
+extern void snowflake_require_preload(void);
+
+#endif							/* SNOWFLAKE_H */
