@@ -35,6 +35,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS does not track header dependencies.
+$(OBJS): $(wildcard $(srcdir)/src/*.h)
+
 # pgTAP suite (test/pgtap), on a throwaway server: see test/pgtap.sh
 .PHONY: pgtap bench
 pgtap:

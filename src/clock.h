@@ -9,22 +9,41 @@
 #ifndef SNOWFLAKE_CLOCK_H
 #define SNOWFLAKE_CLOCK_H
 
-#include <time.h>
-
 #include "snowflake.h"
 
 /*
- * Milliseconds since the cluster layout's epoch, from CLOCK_REALTIME.  This
- * is on the minting path, so it is one vDSO call and integer arithmetic.
+ * Per-backend cache of the current millisecond.  On x86-64 with an
+ * invariant TSC, a reading of the wall clock stays good until the TSC says
+ * that millisecond is over: the TSC costs a third of clock_gettime() and the
+ * minting path reads the time on every call.  See clock.c.
  */
+typedef struct SnowflakeClockCache
+{
+	uint64		fill_tsc;		/* TSC when cached_ms was read */
+	uint64		valid_until;	/* TSC at which cached_ms may have ended */
+	int64		cached_ms;
+} SnowflakeClockCache;
+
+extern SnowflakeClockCache snowflake_clock_cache;
+extern int64 snowflake_clock_read(void);
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <x86intrin.h>
+#define SNOWFLAKE_HAVE_TSC 1
+#endif
+
+/* Milliseconds since the cluster layout's epoch (CLOCK_REALTIME). */
 static inline int64
 snowflake_clock_ms(void)
 {
-	struct timespec ts;
+#ifdef SNOWFLAKE_HAVE_TSC
+	uint64		tsc = __rdtsc();
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
-		snowflake_cluster_layout.epoch_ms;
+	if (likely(tsc < snowflake_clock_cache.valid_until &&
+			   tsc >= snowflake_clock_cache.fill_tsc))
+		return snowflake_clock_cache.cached_ms;
+#endif
+	return snowflake_clock_read();
 }
 
 union SnowflakeSlot;

@@ -76,6 +76,7 @@ snowflake_shmem_init(void)
 		pg_atomic_init_u64(&sh->clock_regressions, 0);
 		pg_atomic_init_u64(&sh->max_regression_ms, 0);
 		pg_atomic_init_u64(&sh->last_regression_floor, 0);
+		pg_atomic_init_u64(&sh->tsc_ticks_per_ms, 0);
 		sh->nslots = snowflake_worker_slots;
 		for (i = 0; i < sh->nslots; i++)
 		{

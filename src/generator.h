@@ -57,6 +57,9 @@ typedef struct SnowflakeShared
 	pg_atomic_uint64 max_regression_ms;
 	pg_atomic_uint64 last_regression_floor;
 
+	/* TSC ticks per millisecond, measured once (clock.c); 0 = not yet */
+	pg_atomic_uint64 tsc_ticks_per_ms;
+
 	int			nslots;
 	char		pad2[PG_CACHE_LINE_SIZE];
 	SnowflakeSlot slots[FLEXIBLE_ARRAY_MEMBER];
