@@ -5,8 +5,10 @@ OBJS = \
 	src/clock.o \
 	src/functions.o \
 	src/generator.o \
+	src/guard.o \
 	src/layout.o \
 	src/snowflake.o \
+	src/worker.o \
 	src/worker_ids.o
 PGFILEDESC = "snowflake - Snowflake-style 64-bit IDs"
 

@@ -99,7 +99,14 @@ CREATE FUNCTION snowflake_status(
 	OUT waits bigint,
 	OUT refusals bigint,
 	OUT time_field_ends_at timestamptz,
-	OUT sessions integer)
+	OUT sessions integer,
+	OUT clock_state text,
+	OUT clock_steps_forward bigint,
+	OUT waits_clock bigint,
+	OUT waits_high_water bigint,
+	OUT refusals_clock bigint,
+	OUT refusals_high_water bigint,
+	OUT refusals_other bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'snowflake_status'
 LANGUAGE C VOLATILE PARALLEL SAFE;

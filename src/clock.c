@@ -8,8 +8,16 @@
  * (SnowflakeShared.max_ms).  A backend whose clock reads below it has seen
  * the clock step back: a step of at most snowflake.max_clock_wait is waited
  * out; a larger one is refused with ERRCODE_SNOWFLAKE_CLOCK_REGRESSION until
- * the clock has passed that millisecond again.  Each step is counted and
- * logged once, by the backend that first sees it.
+ * the clock has passed that millisecond again (with snowflake.clock_borrow,
+ * the sequence numbers left in that millisecond are used first).  After a
+ * start the floor is the durable high-water mark, and a clock that is right
+ * reaches it within snowflake.high_water_horizon, so that much is waited.
+ * Steps are counted and logged by the guard worker (guard.c).
+ *
+ * No slot may mint at or above the durable high-water mark either
+ * (SnowflakeShared.hwm_ms); a backend that reaches it wakes the guard
+ * worker and waits a little, then refuses with the reason: the layout
+ * changed, the server is a standby, or the mark cannot be made durable.
  *
  * This file also owns waiting for the next millisecond when the slots are
  * spent, and the per-backend cache of the current millisecond: after each
@@ -31,8 +39,11 @@
 #include "clock.h"
 #include "generator.h"
 
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
 
 #include <time.h>
 #ifdef SNOWFLAKE_HAVE_TSC
@@ -145,44 +156,40 @@ snowflake_clock_read(void)
 	return ms;
 }
 
-/*
- * Count and log a step back whose floor is floor_ms, once per floor: while
- * the clock is behind nobody mints, so the floor stays put.
- */
 static void
-note_regression(int64 floor_ms, int64 behind)
+count_wait(SnowflakeSlot *home, SnowflakeCause cause)
 {
-	SnowflakeShared *sh = snowflake_shared;
-	uint64		seen = pg_atomic_read_u64(&sh->last_regression_floor);
-	uint64		max;
+	pg_atomic_fetch_add_u64(&home->d.waits[cause], 1);
+}
 
-	if (seen == (uint64) floor_ms ||
-		!pg_atomic_compare_exchange_u64(&sh->last_regression_floor, &seen,
-										(uint64) floor_ms))
-		return;
-
-	pg_atomic_fetch_add_u64(&sh->clock_regressions, 1);
-	max = pg_atomic_read_u64(&sh->max_regression_ms);
-	while (max < (uint64) behind &&
-		   !pg_atomic_compare_exchange_u64(&sh->max_regression_ms, &max,
-										   (uint64) behind))
-		;
-	ereport(LOG,
-			(errmsg("snowflake: clock stepped back by " INT64_FORMAT " ms", behind),
-			 errdetail("The highest millisecond minted is " INT64_FORMAT
-					   " ms after the epoch; the clock reads " INT64_FORMAT ".",
-					   floor_ms, floor_ms - behind)));
+static void
+count_refusal(SnowflakeSlot *home, SnowflakeCause cause)
+{
+	pg_atomic_fetch_add_u64(&home->d.refusals[cause], 1);
 }
 
 /*
- * The clock read "now", below floor_ms.  Return a clock reading at or above
- * floor_ms, after waiting if the step is small; otherwise raise an error.
- * "home" is the caller's home slot, where waits and refusals are counted.
+ * The clock read below floor_ms, the highest millisecond minted (or, after
+ * a start, the durable mark).  Return the millisecond to mint at: a clock
+ * reading at or above floor_ms, after waiting if the step is small; or,
+ * with snowflake.clock_borrow and may_borrow, floor_ms itself, so that the
+ * sequence numbers left in it are used first (*borrowed is then true).
+ * Otherwise raise ERRCODE_SNOWFLAKE_CLOCK_REGRESSION.  "home" is the
+ * caller's home slot, where waits and refusals are counted.
  */
 int64
-snowflake_clock_catch_up(SnowflakeSlot *home, int64 now, int64 floor_ms)
+snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms, bool may_borrow,
+						 bool *borrowed)
 {
+	SnowflakeShared *sh = snowflake_shared;
+	bool		after_start = floor_ms <= (int64) pg_atomic_read_u64(&sh->resume_after_ms);
+	int64		limit = after_start ?
+		Max(snowflake_high_water_horizon, snowflake_max_clock_wait) :
+		snowflake_max_clock_wait;
+	int64		now;
 	int64		behind;
+
+	*borrowed = false;
 
 	/*
 	 * Another backend may have read the clock a moment after us and raised
@@ -192,18 +199,22 @@ snowflake_clock_catch_up(SnowflakeSlot *home, int64 now, int64 floor_ms)
 	if (now >= floor_ms)
 		return now;
 
-	behind = floor_ms - now;
-	note_regression(floor_ms, behind);
-
-	if (behind <= snowflake_max_clock_wait)
+	if (may_borrow && snowflake_clock_borrow && !after_start)
 	{
-		pg_atomic_fetch_add_u64(&home->d.waits, 1);
+		*borrowed = true;
+		return floor_ms;
+	}
+
+	behind = floor_ms - now;
+	if (behind <= limit)
+	{
+		count_wait(home, SNOWFLAKE_CAUSE_CLOCK);
 		while (now < floor_ms)
 		{
 			CHECK_FOR_INTERRUPTS();
 			pg_usleep(Min(1000, (floor_ms - now) * 1000));
 			now = snowflake_clock_read();
-			if (floor_ms - now > snowflake_max_clock_wait)
+			if (floor_ms - now > limit)
 				break;			/* stepped back further while we waited */
 		}
 		if (now >= floor_ms)
@@ -211,16 +222,110 @@ snowflake_clock_catch_up(SnowflakeSlot *home, int64 now, int64 floor_ms)
 		behind = floor_ms - now;
 	}
 
-	pg_atomic_fetch_add_u64(&home->d.refusals, 1);
+	count_refusal(home, SNOWFLAKE_CAUSE_CLOCK);
+	if (after_start)
+		ereport(ERROR,
+				(errcode(ERRCODE_SNOWFLAKE_CLOCK_REGRESSION),
+				 errmsg("cannot mint a snowflake ID: the clock is " INT64_FORMAT " ms behind the durable high-water mark",
+						behind),
+				 errdetail("Before it stopped, this server may have minted IDs up to %s; the clock reads %s.",
+						   timestamptz_to_str(snowflake_timestamp_from_units(&snowflake_cluster_layout, floor_ms)),
+						   timestamptz_to_str(snowflake_timestamp_from_units(&snowflake_cluster_layout, now))),
+				 errhint("Minting resumes by itself once the clock passes the mark. Check the time source (NTP, VM host) of this server.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_SNOWFLAKE_CLOCK_REGRESSION),
 			 errmsg("cannot mint a snowflake ID: the clock stepped back by " INT64_FORMAT " ms",
 					behind),
-			 errdetail("IDs have been minted up to " INT64_FORMAT
-					   " ms after the epoch, and snowflake.max_clock_wait allows waiting out %d ms.",
-					   floor_ms, snowflake_max_clock_wait),
+			 errdetail("IDs have been minted up to %s, and snowflake.max_clock_wait allows waiting out %d ms.",
+					   timestamptz_to_str(snowflake_timestamp_from_units(&snowflake_cluster_layout, floor_ms)),
+					   snowflake_max_clock_wait),
 			 errhint("Minting resumes by itself once the clock passes the last minted millisecond. Check the time source (NTP, VM host) of this server.")));
 	return now;					/* keep compiler quiet */
+}
+
+static void
+wake_guard_worker(SnowflakeShared *sh)
+{
+	SpinLockAcquire(&sh->guard_mutex);
+	if (sh->worker_latch)
+		SetLatch(sh->worker_latch);
+	SpinLockRelease(&sh->guard_mutex);
+}
+
+/*
+ * A slot is about to mint at millisecond ms, at or past the durable
+ * high-water mark.  Wait for the guard worker to move the mark past ms, or
+ * raise the error that says why it cannot.
+ */
+void
+snowflake_await_mark(SnowflakeSlot *home, int64 ms)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int64		limit = Max(snowflake_high_water_horizon, 1000);
+	int64		started = -1;
+
+	for (;;)
+	{
+		int64		mark = (int64) pg_atomic_read_u64(&sh->hwm_ms);
+		int64		now;
+		bool		mismatch;
+		char		recorded[sizeof(sh->recorded_layout)];
+		char		configured[sizeof(sh->configured_layout)];
+		char		problem[sizeof(sh->mark_problem)];
+
+		if (ms < mark)
+			return;
+
+		SpinLockAcquire(&sh->guard_mutex);
+		mismatch = sh->layout_mismatch;
+		memcpy(recorded, sh->recorded_layout, sizeof(recorded));
+		memcpy(configured, sh->configured_layout, sizeof(configured));
+		memcpy(problem, sh->mark_problem, sizeof(problem));
+		SpinLockRelease(&sh->guard_mutex);
+
+		if (mismatch)
+		{
+			count_refusal(home, SNOWFLAKE_CAUSE_OTHER);
+			ereport(ERROR,
+					(errcode(ERRCODE_SNOWFLAKE_LAYOUT_CHANGED),
+					 errmsg("cannot mint a snowflake ID: the configured layout differs from the layout recorded when this server first minted"),
+					 errdetail("Recorded: %s. Configured: %s.", recorded, configured),
+					 errhint("Restore the recorded layout settings (snowflake.epoch, snowflake.worker_bits, snowflake.sequence_bits, snowflake.region_bits) and restart. Changing the layout of minted IDs is a migration.")));
+		}
+		if (RecoveryInProgress())
+		{
+			count_refusal(home, SNOWFLAKE_CAUSE_OTHER);
+			ereport(ERROR,
+					(errcode(ERRCODE_SNOWFLAKE_STANDBY),
+					 errmsg("cannot mint a snowflake ID on a standby"),
+					 errdetail("A server in recovery mints nothing; after promotion it mints above the high-water mark it replicated."),
+					 errhint("Mint on the primary.")));
+		}
+
+		now = snowflake_clock_read();
+		if (started < 0)
+		{
+			started = now;
+			count_wait(home, SNOWFLAKE_CAUSE_MARK);
+		}
+		else if (now - started > limit || now < started)
+		{
+			count_refusal(home, SNOWFLAKE_CAUSE_MARK);
+			ereport(ERROR,
+					(errcode(ERRCODE_SNOWFLAKE_HIGH_WATER),
+					 errmsg("cannot mint a snowflake ID: the durable high-water mark is not advancing"),
+					 mark > 0 ?
+					 errdetail("IDs may be minted only below %s, and the background worker has not moved the mark.%s%s",
+							   timestamptz_to_str(snowflake_timestamp_from_units(&snowflake_cluster_layout, mark)),
+							   problem[0] ? " Last problem: " : "", problem) :
+					 errdetail("The background worker has not loaded the high-water mark since the server started.%s%s",
+							   problem[0] ? " Last problem: " : "", problem),
+					 errhint("Check the server log for the \"snowflake guard\" background worker; it needs the database named by snowflake.database and room to write WAL.")));
+		}
+		wake_guard_worker(sh);
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(1000);
+	}
 }
 
 /*

@@ -47,8 +47,9 @@ snowflake_clock_ms(void)
 }
 
 union SnowflakeSlot;
-extern int64 snowflake_clock_catch_up(union SnowflakeSlot *home, int64 now,
-									  int64 floor_ms);
+extern int64 snowflake_clock_catch_up(union SnowflakeSlot *home, int64 floor_ms,
+									  bool may_borrow, bool *borrowed);
+extern void snowflake_await_mark(union SnowflakeSlot *home, int64 ms);
 extern int64 snowflake_clock_next_ms(int64 after_ms);
 
 #endif							/* SNOWFLAKE_CLOCK_H */

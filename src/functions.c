@@ -23,6 +23,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -441,18 +442,53 @@ timestamp_of_ms(int64 ms)
 	return TimestampTzGetDatum(snowflake_timestamp_from_units(&snowflake_cluster_layout, ms));
 }
 
+static const char *
+clock_state_name(SnowflakeClockState state)
+{
+	switch (state)
+	{
+		case SNOWFLAKE_CLOCK_OK:
+			return "ok";
+		case SNOWFLAKE_CLOCK_BEHIND:
+			return "behind";
+		case SNOWFLAKE_CLOCK_UNKNOWN:
+			break;
+	}
+	return "unknown";
+}
+
+static uint64
+sum_counters(pg_atomic_uint64 *counters)
+{
+	uint64		total = 0;
+	int			i;
+
+	for (i = 0; i < SNOWFLAKE_N_CAUSES; i++)
+		total += pg_atomic_read_u64(&counters[i]);
+	return total;
+}
+
+#define Uint64Datum(v) Int64GetDatum((int64) (v))
+
 Datum
 snowflake_status(PG_FUNCTION_ARGS)
 {
-#define STATUS_COLS 15
+#define STATUS_COLS 22
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SnowflakeShared *sh;
 	uint64		seq_max = (UINT64CONST(1) << snowflake_cluster_layout.sequence_bits) - 1;
+	int64		mark;
+	SnowflakeClockState clock_state;
 	int			i;
 
 	snowflake_require_preload();
 	sh = snowflake_shared;
 	InitMaterializedSRF(fcinfo, 0);
+
+	mark = (int64) pg_atomic_read_u64(&sh->hwm_ms);
+	SpinLockAcquire(&sh->guard_mutex);
+	clock_state = sh->clock_state;
+	SpinLockRelease(&sh->guard_mutex);
 
 	for (i = 0; i < sh->nslots; i++)
 	{
@@ -479,15 +515,25 @@ snowflake_status(PG_FUNCTION_ARGS)
 			nulls[c++] = true;
 		else
 			values[c++] = timestamp_of_ms((int64) (state >> snowflake_cluster_layout.sequence_bits));
-		nulls[c++] = true;		/* high_water_mark */
-		values[c++] = Int64GetDatum((int64) issued);
-		values[c++] = Int64GetDatum((int64) pg_atomic_read_u64(&s->ms_saturated));
-		values[c++] = Int64GetDatum((int64) pg_atomic_read_u64(&sh->clock_regressions));
-		values[c++] = Int64GetDatum((int64) pg_atomic_read_u64(&sh->max_regression_ms));
-		values[c++] = Int64GetDatum((int64) pg_atomic_read_u64(&s->waits));
-		values[c++] = Int64GetDatum((int64) pg_atomic_read_u64(&s->refusals));
+		if (mark == 0)
+			nulls[c++] = true;
+		else
+			values[c++] = timestamp_of_ms(mark);
+		values[c++] = Uint64Datum(issued);
+		values[c++] = Uint64Datum(pg_atomic_read_u64(&s->ms_saturated));
+		values[c++] = Uint64Datum(pg_atomic_read_u64(&sh->clock_steps_back));
+		values[c++] = Uint64Datum(pg_atomic_read_u64(&sh->max_regression_ms));
+		values[c++] = Uint64Datum(sum_counters(s->waits));
+		values[c++] = Uint64Datum(sum_counters(s->refusals));
 		values[c++] = TimestampTzGetDatum(snowflake_layout_ends_at(&snowflake_cluster_layout));
 		values[c++] = Int32GetDatum((int32) pg_atomic_read_u32(&s->sessions));
+		values[c++] = CStringGetTextDatum(clock_state_name(clock_state));
+		values[c++] = Uint64Datum(pg_atomic_read_u64(&sh->clock_steps_forward));
+		values[c++] = Uint64Datum(pg_atomic_read_u64(&s->waits[SNOWFLAKE_CAUSE_CLOCK]));
+		values[c++] = Uint64Datum(pg_atomic_read_u64(&s->waits[SNOWFLAKE_CAUSE_MARK]));
+		values[c++] = Uint64Datum(pg_atomic_read_u64(&s->refusals[SNOWFLAKE_CAUSE_CLOCK]));
+		values[c++] = Uint64Datum(pg_atomic_read_u64(&s->refusals[SNOWFLAKE_CAUSE_MARK]));
+		values[c++] = Uint64Datum(pg_atomic_read_u64(&s->refusals[SNOWFLAKE_CAUSE_OTHER]));
 		Assert(c == STATUS_COLS);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

@@ -63,6 +63,7 @@ snowflake_shmem_init(void)
 {
 	bool		found;
 	int			i;
+	int			c;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	snowflake_shared = ShmemInitStruct("snowflake", snowflake_shmem_size(),
@@ -73,9 +74,13 @@ snowflake_shmem_init(void)
 
 		memset(sh, 0, snowflake_shmem_size());
 		pg_atomic_init_u64(&sh->max_ms, 0);
-		pg_atomic_init_u64(&sh->clock_regressions, 0);
+		pg_atomic_init_u64(&sh->hwm_ms, 0);
+		pg_atomic_init_u64(&sh->resume_after_ms, 0);
+		pg_atomic_init_u64(&sh->clock_steps_back, 0);
+		pg_atomic_init_u64(&sh->clock_steps_forward, 0);
 		pg_atomic_init_u64(&sh->max_regression_ms, 0);
-		pg_atomic_init_u64(&sh->last_regression_floor, 0);
+		SpinLockInit(&sh->guard_mutex);
+		sh->clock_state = SNOWFLAKE_CLOCK_UNKNOWN;
 		pg_atomic_init_u64(&sh->tsc_ticks_per_ms, 0);
 		sh->nslots = snowflake_worker_slots;
 		for (i = 0; i < sh->nslots; i++)
@@ -86,8 +91,11 @@ snowflake_shmem_init(void)
 			pg_atomic_init_u64(&s->ids_before, 0);
 			pg_atomic_init_u64(&s->ms_saturated, 0);
 			pg_atomic_init_u64(&s->last_saturated_ms, SNOWFLAKE_SLOT_EMPTY);
-			pg_atomic_init_u64(&s->waits, 0);
-			pg_atomic_init_u64(&s->refusals, 0);
+			for (c = 0; c < SNOWFLAKE_N_CAUSES; c++)
+			{
+				pg_atomic_init_u64(&s->waits[c], 0);
+				pg_atomic_init_u64(&s->refusals[c], 0);
+			}
 			pg_atomic_init_u32(&s->sessions, 0);
 			s->worker_id = -1;
 		}
@@ -245,13 +253,16 @@ refuse_time_range(int64 now)
 /*
  * Mint up to "want" (>= 1) consecutive IDs: the first goes to *first_id,
  * the rest are first_id + 1, + 2, ...  Returns how many were minted, at
- * least one.  IDs are strictly above every ID this session got before.
+ * least one.  IDs are strictly above every ID this session got before, at
+ * or above the highest millisecond any slot has minted, and below the
+ * durable high-water mark.
  */
 int
 snowflake_mint(int want, int64 *first_id)
 {
 	SnowflakeShared *sh = snowflake_shared;
 	const SnowflakeLayout *layout = &snowflake_cluster_layout;
+	bool		borrow_spent = false;
 
 	if (unlikely(sh == NULL))
 		snowflake_require_preload();
@@ -262,14 +273,21 @@ snowflake_mint(int want, int64 *first_id)
 	{
 		int64		now = snowflake_clock_ms();
 		int64		floor_ms = (int64) pg_atomic_read_u64(&sh->max_ms);
+		int64		mark = (int64) pg_atomic_read_u64(&sh->hwm_ms);
 		int64		target;
 		int			k;
 		bool		any_worker = false;
+		bool		borrowed = false;
+		int64		past_mark = -1;
 
 		if (unlikely(now < floor_ms))
-			now = snowflake_clock_catch_up(&sh->slots[home_slot], now, floor_ms);
+			now = snowflake_clock_catch_up(&sh->slots[home_slot], floor_ms,
+										   !borrow_spent, &borrowed);
 		if (unlikely((uint64) now > (uint64) layout->max_units))
+		{
+			pg_atomic_fetch_add_u64(&sh->slots[home_slot].d.refusals[SNOWFLAKE_CAUSE_OTHER], 1);
 			refuse_time_range(now);
+		}
 
 		if (now > session_last_ms)
 		{
@@ -281,6 +299,11 @@ snowflake_mint(int want, int64 *first_id)
 			/* same millisecond as our last ID: stay at or above its slot */
 			target = session_last_ms;
 			k = session_last_slot;
+		}
+		if (unlikely(target >= mark))
+		{
+			snowflake_await_mark(&sh->slots[home_slot], target);
+			continue;
 		}
 
 		for (; k < sh->nslots; k++)
@@ -296,6 +319,12 @@ snowflake_mint(int want, int64 *first_id)
 			n = slot_take(s, target, want, &ms, &seq);
 			if (n > 0)
 			{
+				/* a slot already past the mark: its numbers go unused */
+				if (unlikely(ms >= mark))
+				{
+					past_mark = ms;
+					break;
+				}
 				session_last_ms = ms;
 				session_last_slot = k;
 				if (ms > floor_ms)
@@ -306,12 +335,19 @@ snowflake_mint(int want, int64 *first_id)
 		}
 
 		if (unlikely(!any_worker))
+		{
+			pg_atomic_fetch_add_u64(&sh->slots[home_slot].d.refusals[SNOWFLAKE_CAUSE_OTHER], 1);
 			ereport(ERROR,
 					(errcode(ERRCODE_SNOWFLAKE_NO_WORKER_ID),
 					 errmsg("cannot mint a snowflake ID: no worker ID is assigned to this server"),
 					 errhint("Check snowflake.worker_id and snowflake.worker_slots.")));
+		}
 
-		/* every slot from here up is spent in this millisecond */
-		snowflake_clock_next_ms(target);
+		if (past_mark >= 0)
+			snowflake_await_mark(&sh->slots[home_slot], past_mark);
+		else if (borrowed)
+			borrow_spent = true;	/* the last millisecond is used up */
+		else
+			snowflake_clock_next_ms(target);	/* every slot from here up is spent */
 	}
 }

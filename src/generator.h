@@ -10,10 +10,21 @@
 #define SNOWFLAKE_GENERATOR_H
 
 #include "port/atomics.h"
+#include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "storage/spin.h"
 
 /* A slot's state before it has minted anything. */
 #define SNOWFLAKE_SLOT_EMPTY	PG_UINT64_MAX
+
+/* Why a mint waited or was refused, for snowflake_status(). */
+typedef enum SnowflakeCause
+{
+	SNOWFLAKE_CAUSE_CLOCK,		/* clock behind the highest minted ms */
+	SNOWFLAKE_CAUSE_MARK,		/* at the durable high-water mark */
+	SNOWFLAKE_CAUSE_OTHER,		/* layout, standby, time field, worker ID */
+	SNOWFLAKE_N_CAUSES
+} SnowflakeCause;
 
 typedef struct SnowflakeSlotData
 {
@@ -27,9 +38,9 @@ typedef struct SnowflakeSlotData
 	/* milliseconds in which this slot ran out of sequence numbers */
 	pg_atomic_uint64 ms_saturated;
 	pg_atomic_uint64 last_saturated_ms;
-	/* clock waits and refusals of sessions whose home this slot is */
-	pg_atomic_uint64 waits;
-	pg_atomic_uint64 refusals;
+	/* waits and refusals of sessions whose home this slot is */
+	pg_atomic_uint64 waits[SNOWFLAKE_N_CAUSES];
+	pg_atomic_uint64 refusals[SNOWFLAKE_N_CAUSES];
 	/* sessions whose home this slot is */
 	pg_atomic_uint32 sessions;
 	/* whole worker field (region bits included), or -1; see worker_ids.c */
@@ -40,22 +51,48 @@ typedef struct SnowflakeSlotData
 typedef union SnowflakeSlot
 {
 	SnowflakeSlotData d;
-	char		pad[PG_CACHE_LINE_SIZE];
+	char		pad[2 * PG_CACHE_LINE_SIZE];
 } SnowflakeSlot;
 
-StaticAssertDecl(sizeof(SnowflakeSlotData) <= PG_CACHE_LINE_SIZE,
-				 "snowflake slot must fit one cache line");
+StaticAssertDecl(sizeof(SnowflakeSlotData) <= 2 * PG_CACHE_LINE_SIZE,
+				 "snowflake slot must fit two cache lines");
+
+/* What the guard worker last saw of the wall clock. */
+typedef enum SnowflakeClockState
+{
+	SNOWFLAKE_CLOCK_UNKNOWN,	/* guard not running yet */
+	SNOWFLAKE_CLOCK_OK,
+	SNOWFLAKE_CLOCK_BEHIND		/* below the highest minted ms or the mark */
+} SnowflakeClockState;
 
 typedef struct SnowflakeShared
 {
+	/* read on every mint; one cache line */
 	/* highest millisecond any slot has minted; only ever moves forward */
 	pg_atomic_uint64 max_ms;
-	char		pad1[PG_CACHE_LINE_SIZE - sizeof(pg_atomic_uint64)];
+	/* durable high-water mark: slots mint only below it; 0 = none yet */
+	pg_atomic_uint64 hwm_ms;
+	char		pad1[PG_CACHE_LINE_SIZE - 2 * sizeof(pg_atomic_uint64)];
 
-	/* clock steps back seen by the minting path */
-	pg_atomic_uint64 clock_regressions;
+	/* the durable mark found at start: minting resumes above it */
+	pg_atomic_uint64 resume_after_ms;
+
+	/* clock steps seen by the guard worker (guard.c) */
+	pg_atomic_uint64 clock_steps_back;
+	pg_atomic_uint64 clock_steps_forward;
 	pg_atomic_uint64 max_regression_ms;
-	pg_atomic_uint64 last_regression_floor;
+
+	/*
+	 * Guard state for snowflake_status() and for error messages.  Written
+	 * by the guard worker, read by anyone, under guard_mutex.
+	 */
+	slock_t		guard_mutex;
+	SnowflakeClockState clock_state;
+	bool		layout_mismatch;
+	char		recorded_layout[128];
+	char		configured_layout[128];
+	char		mark_problem[256];	/* why the mark is not advancing, or "" */
+	Latch	   *worker_latch;	/* guard worker's latch, NULL if not running */
 
 	/* TSC ticks per millisecond, measured once (clock.c); 0 = not yet */
 	pg_atomic_uint64 tsc_ticks_per_ms;

@@ -37,6 +37,9 @@ int			snowflake_region_bits = 0;
 int			snowflake_region = 0;
 int			snowflake_max_clock_wait = 20;
 int			snowflake_max_batch = 1000000;
+bool		snowflake_clock_borrow = false;
+int			snowflake_high_water_horizon = 1000;
+char	   *snowflake_database = NULL;
 
 bool		snowflake_preloaded = false;
 
@@ -180,6 +183,28 @@ define_gucs(void)
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("snowflake.clock_borrow",
+							 "After a backward clock step, first use the sequence numbers left in the last minted millisecond.",
+							 "Then wait or refuse as snowflake.max_clock_wait says.",
+							 &snowflake_clock_borrow,
+							 false,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("snowflake.high_water_horizon",
+							"How far ahead of the clock the durable high-water mark runs.",
+							"After a restart, minting waits until the clock passes the mark, at most this long when the clock is right.",
+							&snowflake_high_water_horizon,
+							1000, 10, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("snowflake.database",
+							   "Database where the background worker keeps its state.",
+							   "The worker creates schema snowflake_state there.",
+							   &snowflake_database,
+							   "postgres",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("snowflake");
 }
 
@@ -267,6 +292,8 @@ _PG_init(void)
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = snowflake_shmem_startup;
+
+	snowflake_register_worker();
 }
 
 /* Raise the error for a function that needs the preload. */

@@ -18,7 +18,10 @@
  */
 #define ERRCODE_SNOWFLAKE_CLOCK_REGRESSION	MAKE_SQLSTATE('S','F','0','0','1')
 #define ERRCODE_SNOWFLAKE_NO_WORKER_ID		MAKE_SQLSTATE('S','F','0','0','2')
+#define ERRCODE_SNOWFLAKE_STANDBY			MAKE_SQLSTATE('S','F','0','0','4')
 #define ERRCODE_SNOWFLAKE_TIME_EXHAUSTED	MAKE_SQLSTATE('S','F','0','0','5')
+#define ERRCODE_SNOWFLAKE_LAYOUT_CHANGED	MAKE_SQLSTATE('S','F','0','0','6')
+#define ERRCODE_SNOWFLAKE_HIGH_WATER		MAKE_SQLSTATE('S','F','0','0','7')
 
 /* Configuration, see snowflake.c for meaning, units and limits. */
 extern int	snowflake_worker_slots;
@@ -30,6 +33,9 @@ extern int	snowflake_region_bits;
 extern int	snowflake_region;
 extern int	snowflake_max_clock_wait;
 extern int	snowflake_max_batch;
+extern bool snowflake_clock_borrow;
+extern int	snowflake_high_water_horizon;
+extern char *snowflake_database;
 
 /* The layout this cluster mints with; set once in _PG_init. */
 extern SnowflakeLayout snowflake_cluster_layout;
@@ -38,5 +44,6 @@ extern SnowflakeLayout snowflake_cluster_layout;
 extern bool snowflake_preloaded;
 
 extern void snowflake_require_preload(void);
+extern void snowflake_register_worker(void);
 
 #endif							/* SNOWFLAKE_H */

@@ -1,0 +1,353 @@
+/*-------------------------------------------------------------------------
+ *
+ * guard.c
+ *		The clock guard and the durable high-water mark.
+ *
+ * Run by the background worker (worker.c), beside the minting path and
+ * never in it.
+ *
+ * Clock guard: on every tick the worker reads the wall clock and the
+ * monotonic clock; a difference between how far each moved is a step of the
+ * wall clock.  Steps of a millisecond or more are logged with their size and
+ * counted, backward and forward, and the clock's state (behind the highest
+ * minted millisecond or not) is published for snowflake_status().
+ *
+ * High-water mark: slots mint only below SnowflakeShared.hwm_ms.  The
+ * worker keeps that mark snowflake.high_water_horizon ahead of the clock,
+ * and publishes a new mark only after the transaction that stored it in the
+ * snowflake_server_state table of snowflake.database has committed with
+ * its WAL flushed.  The mark is therefore never behind an ID handed out,
+ * on this server or, once replayed, on a standby.  When the worker starts
+ * (server start, crash restart, promotion) it loads the stored mark, raises
+ * the minting floor to it, so minting resumes only once the wall clock has
+ * passed it, and only then publishes a mark.  The table
+ * (snowflake_state.server_state, created by the worker outside the
+ * extension, so that DROP EXTENSION cannot lose it) also records the
+ * layout the server first minted with; a different configured layout
+ * publishes no mark, and minting refuses with both layouts named.
+ *
+ * Shared state written here: hwm_ms, max_ms (raised only), resume_after_ms
+ * and the clock counters with atomics; clock_state, layout_mismatch, the
+ * layout strings, mark_problem and worker_latch under guard_mutex.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "clock.h"
+#include "generator.h"
+#include "guard.h"
+#include "snowflake.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include <time.h>
+
+/* A wall clock step this large (ms) or larger is logged and counted. */
+#define STEP_THRESHOLD_MS	1
+
+static int64 last_wall_ns = -1;
+static int64 last_mono_ns = -1;
+static bool mark_loaded = false;
+#define STATE_TABLE "snowflake_state.server_state"
+
+static int64
+read_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (int64) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A description of the cluster layout that does not depend on formatting. */
+void
+snowflake_describe_layout(char *buf, size_t len)
+{
+	const SnowflakeLayout *l = &snowflake_cluster_layout;
+
+	snprintf(buf, len,
+			 "epoch " INT64_FORMAT " ms after 1970-01-01 UTC, %d worker bits, %d sequence bits, %d region bits",
+			 l->epoch_ms, l->worker_bits, l->sequence_bits, l->region_bits);
+}
+
+void
+snowflake_guard_start(void)
+{
+	SnowflakeShared *sh = snowflake_shared;
+
+	SpinLockAcquire(&sh->guard_mutex);
+	snowflake_describe_layout(sh->configured_layout,
+							  sizeof(sh->configured_layout));
+	sh->worker_latch = MyLatch;
+	sh->mark_problem[0] = '\0';
+	SpinLockRelease(&sh->guard_mutex);
+}
+
+/* before_shmem_exit callback of the worker. */
+void
+snowflake_guard_stop(void)
+{
+	SnowflakeShared *sh = snowflake_shared;
+
+	SpinLockAcquire(&sh->guard_mutex);
+	sh->worker_latch = NULL;
+	SpinLockRelease(&sh->guard_mutex);
+}
+
+static void
+set_problem(const char *problem)
+{
+	SnowflakeShared *sh = snowflake_shared;
+
+	SpinLockAcquire(&sh->guard_mutex);
+	strlcpy(sh->mark_problem, problem, sizeof(sh->mark_problem));
+	SpinLockRelease(&sh->guard_mutex);
+}
+
+void
+snowflake_guard_watch_clock(void)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int64		wall = read_ns(CLOCK_REALTIME);
+	int64		mono = read_ns(CLOCK_MONOTONIC);
+	int64		now_ms;
+	SnowflakeClockState state;
+
+	if (last_wall_ns >= 0)
+	{
+		int64		step_ns = (wall - last_wall_ns) - (mono - last_mono_ns);
+		/* allow for NTP slewing (at most 500 ppm) over long ticks */
+		int64		threshold_ns = STEP_THRESHOLD_MS * 1000000 +
+			(mono - last_mono_ns) / 1000;
+
+		if (step_ns <= -threshold_ns)
+		{
+			uint64		back_ms = (uint64) ((-step_ns) / 1000000);
+			uint64		max = pg_atomic_read_u64(&sh->max_regression_ms);
+
+			pg_atomic_fetch_add_u64(&sh->clock_steps_back, 1);
+			while (max < back_ms &&
+				   !pg_atomic_compare_exchange_u64(&sh->max_regression_ms, &max, back_ms))
+				;
+			ereport(LOG,
+					(errmsg("snowflake: the wall clock stepped back by " INT64_FORMAT ".%03d ms",
+							(-step_ns) / 1000000, (int) (((-step_ns) / 1000) % 1000))));
+		}
+		else if (step_ns >= threshold_ns)
+		{
+			pg_atomic_fetch_add_u64(&sh->clock_steps_forward, 1);
+			ereport(LOG,
+					(errmsg("snowflake: the wall clock stepped forward by " INT64_FORMAT ".%03d ms",
+							step_ns / 1000000, (int) ((step_ns / 1000) % 1000))));
+		}
+	}
+	last_wall_ns = wall;
+	last_mono_ns = mono;
+
+	now_ms = wall / 1000000 - snowflake_cluster_layout.epoch_ms;
+	state = now_ms < (int64) pg_atomic_read_u64(&sh->max_ms) ?
+		SNOWFLAKE_CLOCK_BEHIND : SNOWFLAKE_CLOCK_OK;
+	SpinLockAcquire(&sh->guard_mutex);
+	sh->clock_state = state;
+	SpinLockRelease(&sh->guard_mutex);
+}
+
+/*
+ * Load the stored mark and the recorded layout; create the state table in
+ * snowflake.database when missing.  Caller is in a transaction
+ * with SPI connected.  Returns false on a layout mismatch.
+ */
+static bool
+load_mark(int64 *mark)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	char		configured[sizeof(sh->configured_layout)];
+	char	   *recorded = NULL;
+	bool		isnull;
+
+	snowflake_describe_layout(configured, sizeof(configured));
+
+	/*
+	 * The state lives in a schema of its own, not in the extension, so that
+	 * dropping and re-creating the extension cannot lose the mark.
+	 */
+	if (SPI_execute("CREATE SCHEMA IF NOT EXISTS snowflake_state", false, 0) != SPI_OK_UTILITY ||
+		SPI_execute("CREATE TABLE IF NOT EXISTS snowflake_state.server_state ("
+					" only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),"
+					" high_water_mark timestamptz,"
+					" recorded_layout text NOT NULL,"
+					" updated_at timestamptz NOT NULL DEFAULT now())",
+					false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create table snowflake_state.server_state");
+	{
+		StringInfoData sql;
+
+		initStringInfo(&sql);
+		appendStringInfo(&sql,
+						 "SELECT (extract(epoch FROM high_water_mark) * 1000)::int8, recorded_layout"
+						 " FROM " STATE_TABLE " FOR UPDATE");
+		if (SPI_execute(sql.data, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read " STATE_TABLE);
+		if (SPI_processed == 0)
+		{
+			Oid			types[1] = {TEXTOID};
+			Datum		args[1] = {CStringGetTextDatum(configured)};
+
+			resetStringInfo(&sql);
+			appendStringInfo(&sql,
+							 "INSERT INTO " STATE_TABLE " (high_water_mark, recorded_layout)"
+							 " VALUES (NULL, $1)");
+			if (SPI_execute_with_args(sql.data, 1, types, args, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not initialise " STATE_TABLE);
+			*mark = 0;
+			recorded = configured;
+		}
+		else
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			/* Unix ms to cluster ms; NULL: no mark stored yet */
+			*mark = isnull ? 0 : Max(0, DatumGetInt64(d) - snowflake_cluster_layout.epoch_ms);
+			recorded = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		}
+	}
+
+	SpinLockAcquire(&sh->guard_mutex);
+	strlcpy(sh->recorded_layout, recorded, sizeof(sh->recorded_layout));
+	sh->layout_mismatch = strcmp(recorded, configured) != 0;
+	SpinLockRelease(&sh->guard_mutex);
+
+	if (strcmp(recorded, configured) != 0)
+	{
+		ereport(WARNING,
+				(errmsg("snowflake: the configured layout differs from the one recorded when this server first minted; minting is refused"),
+				 errdetail("Recorded: %s. Configured: %s.", recorded, configured)));
+		return false;
+	}
+	return true;
+}
+
+/* Store a new mark; caller is in a transaction with SPI connected. */
+static void
+store_mark(int64 mark)
+{
+	StringInfoData sql;
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		args[1];
+
+	args[0] = TimestampTzGetDatum(snowflake_timestamp_from_units(&snowflake_cluster_layout, mark));
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "UPDATE " STATE_TABLE
+						   " SET high_water_mark = $1, updated_at = now()");
+	if (SPI_execute_with_args(sql.data, 1, types, args, NULL, false, 0) != SPI_OK_UPDATE ||
+		SPI_processed != 1)
+		elog(ERROR, "could not update " STATE_TABLE);
+}
+
+/*
+ * Keep the durable mark ahead of the clock.  On a standby, only wait.
+ * Returns how many milliseconds the caller may sleep before calling again.
+ */
+int64
+snowflake_guard_keep_mark(void)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int64		horizon = snowflake_high_water_horizon;
+	int64		tick = Max(1, Min(100, horizon / 4));
+	int64		now = snowflake_clock_read();
+	int64		mark = (int64) pg_atomic_read_u64(&sh->hwm_ms);
+	int64		new_mark;
+	bool		mismatch;
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	if (RecoveryInProgress())
+		return 100;
+
+	SpinLockAcquire(&sh->guard_mutex);
+	mismatch = sh->layout_mismatch;
+	SpinLockRelease(&sh->guard_mutex);
+	if (mismatch)
+		return 1000;
+
+	/* Enough room ahead of the clock: nothing to do yet. */
+	if (mark_loaded && now + horizon / 2 < mark)
+		return Min(tick, mark - horizon / 2 - now);
+
+	new_mark = Max(mark, now + horizon);
+
+	PG_TRY();
+	{
+		int64		stored = 0;
+		bool		ok = true;
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, "snowflake: advancing the high-water mark");
+
+		if (!mark_loaded)
+		{
+			ok = load_mark(&stored);
+			if (ok)
+			{
+				uint64		floor = pg_atomic_read_u64(&sh->max_ms);
+
+				while (floor < (uint64) stored &&
+					   !pg_atomic_compare_exchange_u64(&sh->max_ms, &floor, (uint64) stored))
+					;
+				pg_atomic_write_u64(&sh->resume_after_ms, (uint64) stored);
+				new_mark = Max(new_mark, stored);
+				if (stored > 0)
+					ereport(LOG,
+							(errmsg("snowflake: minting resumes above the durable high-water mark %s",
+									timestamptz_to_str(snowflake_timestamp_from_units(&snowflake_cluster_layout, stored)))));
+			}
+		}
+		if (ok)
+			store_mark(new_mark);
+
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+
+		if (ok)
+		{
+			/* committed, WAL flushed: now backends may use it */
+			mark_loaded = true;
+			pg_atomic_write_u64(&sh->hwm_ms, (uint64) new_mark);
+			set_problem("");
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		set_problem(edata->message);
+		ereport(LOG,
+				(errmsg("snowflake: could not advance the high-water mark: %s",
+						edata->message)));
+		FreeErrorData(edata);
+		pgstat_report_activity(STATE_IDLE, NULL);
+		return 1000;
+	}
+	PG_END_TRY();
+
+	return tick;
+}

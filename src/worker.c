@@ -1,0 +1,90 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *		The "snowflake guard" background worker: registration and main loop.
+ *
+ * One worker per server, started once the server is consistent (so it also
+ * runs on a hot standby, where it only watches the clock).  It connects to
+ * snowflake.database and, on every tick, runs the clock guard and keeps the
+ * durable high-water mark ahead of the clock (guard.c).  Backends that reach
+ * the mark set its latch.  If it exits, the postmaster starts it again after
+ * a second; meanwhile minting goes on up to the mark and then stops.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "generator.h"
+#include "guard.h"
+#include "snowflake.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+
+PGDLLEXPORT void snowflake_worker_main(Datum main_arg);
+
+void
+snowflake_register_worker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = 1;
+	strlcpy(worker.bgw_library_name, "snowflake", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "snowflake_worker_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "snowflake guard", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "snowflake guard", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+static void
+worker_exit(int code, Datum arg)
+{
+	snowflake_guard_stop();
+}
+
+void
+snowflake_worker_main(Datum main_arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(snowflake_database, NULL, 0);
+
+	/* the mark must be on disk before backends use it; a standby need not ack */
+	SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
+
+	snowflake_guard_start();
+	before_shmem_exit(worker_exit, (Datum) 0);
+
+	for (;;)
+	{
+		int64		sleep_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		snowflake_guard_watch_clock();
+		sleep_ms = snowflake_guard_keep_mark();
+
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 (long) sleep_ms,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
