@@ -18,6 +18,26 @@ SELECT pg_catalog.pg_extension_config_dump('snowflake_layout', '');
 REVOKE ALL ON snowflake_layout FROM PUBLIC;
 GRANT SELECT ON snowflake_layout TO PUBLIC;
 
+-- A layout is never changed or removed: expression indexes and IDs already
+-- decoded depend on it.
+CREATE FUNCTION snowflake_layout_immutable()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+	RAISE EXCEPTION 'snowflake layouts cannot be changed or removed'
+		USING ERRCODE = 'object_in_use',
+		      DETAIL = 'Expression indexes and IDs already decoded depend on a layout staying as it was defined.',
+		      HINT = 'Define a layout under a new name with snowflake_define_layout().';
+END
+$$;
+CREATE TRIGGER snowflake_layout_immutable
+	BEFORE UPDATE OR DELETE ON snowflake_layout
+	FOR EACH ROW EXECUTE FUNCTION snowflake_layout_immutable();
+CREATE TRIGGER snowflake_layout_no_truncate
+	BEFORE TRUNCATE ON snowflake_layout
+	FOR EACH STATEMENT EXECUTE FUNCTION snowflake_layout_immutable();
+
 -- Minting
 
 CREATE FUNCTION snowflake_nextval()
@@ -112,3 +132,4 @@ AS 'MODULE_PATHNAME', 'snowflake_status'
 LANGUAGE C VOLATILE PARALLEL SAFE;
 
 CREATE VIEW snowflake_status AS SELECT * FROM snowflake_status();
+GRANT SELECT ON snowflake_status TO PUBLIC;

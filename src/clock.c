@@ -229,15 +229,15 @@ snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms, bool may_borrow,
 				 errmsg("cannot mint a snowflake ID: the clock is " INT64_FORMAT " ms behind the durable high-water mark",
 						behind),
 				 errdetail("Before it stopped, this server may have minted IDs up to %s; the clock reads %s.",
-						   timestamptz_to_str(snowflake_timestamp_from_units(&snowflake_cluster_layout, floor_ms)),
-						   timestamptz_to_str(snowflake_timestamp_from_units(&snowflake_cluster_layout, now))),
+						   snowflake_units_text(&snowflake_cluster_layout, floor_ms),
+						   snowflake_units_text(&snowflake_cluster_layout, now)),
 				 errhint("Minting resumes by itself once the clock passes the mark. Check the time source (NTP, VM host) of this server.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_SNOWFLAKE_CLOCK_REGRESSION),
 			 errmsg("cannot mint a snowflake ID: the clock stepped back by " INT64_FORMAT " ms",
 					behind),
 			 errdetail("IDs have been minted up to %s, and snowflake.max_clock_wait allows waiting out %d ms.",
-					   timestamptz_to_str(snowflake_timestamp_from_units(&snowflake_cluster_layout, floor_ms)),
+					   snowflake_units_text(&snowflake_cluster_layout, floor_ms),
 					   snowflake_max_clock_wait),
 			 errhint("Minting resumes by itself once the clock passes the last minted millisecond. Check the time source (NTP, VM host) of this server.")));
 	return now;					/* keep compiler quiet */
@@ -316,7 +316,7 @@ snowflake_await_mark(SnowflakeSlot *home, int64 ms)
 					 errmsg("cannot mint a snowflake ID: the durable high-water mark is not advancing"),
 					 mark > 0 ?
 					 errdetail("IDs may be minted only below %s, and the background worker has not moved the mark.%s%s",
-							   timestamptz_to_str(snowflake_timestamp_from_units(&snowflake_cluster_layout, mark)),
+							   snowflake_units_text(&snowflake_cluster_layout, mark),
 							   problem[0] ? " Last problem: " : "", problem) :
 					 errdetail("The background worker has not loaded the high-water mark since the server started.%s%s",
 							   problem[0] ? " Last problem: " : "", problem),

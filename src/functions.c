@@ -18,13 +18,17 @@
 #include "snowflake.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/spin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -42,16 +46,38 @@ PG_FUNCTION_INFO_V1(snowflake_from_timestamp);
 PG_FUNCTION_INFO_V1(snowflake_define_layout);
 PG_FUNCTION_INFO_V1(snowflake_status);
 
-/* Layouts from the snowflake_layout table seen by this backend. */
+/*
+ * Layouts from the snowflake_layout table seen by this backend.  Only rows
+ * of committed transactions are cached; the whole cache is dropped when the
+ * table's relcache entry is invalidated (the extension dropped, the table
+ * altered).  Rows cannot be updated or deleted (a trigger refuses).
+ */
 static HTAB *defined_layouts = NULL;
+static Oid	layout_table_oid = InvalidOid;
+static bool layout_callback_registered = false;
 
-/* Schema of the extension: the schema of the function being called. */
+static void
+layout_cache_invalidate(Datum arg, Oid relid)
+{
+	if (defined_layouts != NULL &&
+		(relid == InvalidOid || relid == layout_table_oid))
+	{
+		hash_destroy(defined_layouts);
+		defined_layouts = NULL;
+	}
+}
+
+/* Namespace of the extension: the schema of the function being called. */
+static Oid
+extension_namespace(FunctionCallInfo fcinfo)
+{
+	return get_func_namespace(fcinfo->flinfo->fn_oid);
+}
+
 static const char *
 extension_schema(FunctionCallInfo fcinfo)
 {
-	Oid			nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
-
-	return quote_identifier(get_namespace_name(nsp));
+	return quote_identifier(get_namespace_name(extension_namespace(fcinfo)));
 }
 
 static const SnowflakeLayout *
@@ -65,9 +91,17 @@ lookup_defined_layout(FunctionCallInfo fcinfo, const char *name)
 	SnowflakeLayout layout;
 	const char *why;
 	bool		isnull;
+	HeapTuple	row;
+	TupleDesc	desc;
+	TransactionId xmin;
 
 	if (strlen(name) >= SNOWFLAKE_LAYOUT_NAME_LEN)
 		return NULL;
+	if (!layout_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(layout_cache_invalidate, (Datum) 0);
+		layout_callback_registered = true;
+	}
 	if (defined_layouts == NULL)
 	{
 		HASHCTL		ctl;
@@ -76,6 +110,8 @@ lookup_defined_layout(FunctionCallInfo fcinfo, const char *name)
 		ctl.entrysize = sizeof(SnowflakeLayout);
 		defined_layouts = hash_create("snowflake layouts", 16, &ctl,
 									  HASH_ELEM | HASH_STRINGS);
+		layout_table_oid = get_relname_relid("snowflake_layout",
+											 extension_namespace(fcinfo));
 	}
 	entry = hash_search(defined_layouts, name, HASH_FIND, NULL);
 	if (entry)
@@ -85,7 +121,8 @@ lookup_defined_layout(FunctionCallInfo fcinfo, const char *name)
 	appendStringInfo(&sql,
 					 "SELECT (extract(epoch FROM epoch) * 1000)::int8,"
 					 " (extract(epoch FROM time_unit) * 1000)::int8,"
-					 " time_bits, worker_bits, sequence_bits, sequence_above_worker"
+					 " time_bits, worker_bits, sequence_bits, sequence_above_worker,"
+					 " xmin"
 					 " FROM %s.snowflake_layout WHERE name = $1",
 					 extension_schema(fcinfo));
 	args[0] = CStringGetTextDatum(name);
@@ -99,14 +136,17 @@ lookup_defined_layout(FunctionCallInfo fcinfo, const char *name)
 		SPI_finish();
 		return NULL;
 	}
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
 	memset(&layout, 0, sizeof(layout));
 	strlcpy(layout.name, name, sizeof(layout.name));
-	layout.epoch_ms = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	layout.unit_ms = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	layout.time_bits = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	layout.worker_bits = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
-	layout.sequence_bits = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
-	layout.sequence_above_worker = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull));
+	layout.epoch_ms = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+	layout.unit_ms = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+	layout.time_bits = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
+	layout.worker_bits = DatumGetInt32(SPI_getbinval(row, desc, 4, &isnull));
+	layout.sequence_bits = DatumGetInt32(SPI_getbinval(row, desc, 5, &isnull));
+	layout.sequence_above_worker = DatumGetBool(SPI_getbinval(row, desc, 6, &isnull));
+	xmin = DatumGetTransactionId(SPI_getbinval(row, desc, 7, &isnull));
 	SPI_finish();
 
 	if (!snowflake_layout_finish(&layout, &why))
@@ -114,6 +154,15 @@ lookup_defined_layout(FunctionCallInfo fcinfo, const char *name)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("snowflake layout \"%s\" in table snowflake_layout is invalid", name),
 				 errdetail("%s", why)));
+
+	/* defined by our own transaction: it may yet roll back, so don't cache */
+	if (TransactionIdIsCurrentTransactionId(xmin))
+	{
+		SnowflakeLayout *copy = palloc(sizeof(SnowflakeLayout));
+
+		*copy = layout;
+		return copy;
+	}
 
 	entry = hash_search(defined_layouts, name, HASH_ENTER, &found);
 	*entry = layout;
@@ -316,6 +365,16 @@ snowflake_from_timestamp(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(snowflake_encode_fields(layout, &f));
 }
 
+static void
+invalid_layout_argument(const char *message, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s", message),
+			 detail ? errdetail("%s", detail) : 0,
+			 errhint("See the arguments of snowflake_define_layout() in the documentation.")));
+}
+
 /*
  * snowflake_define_layout(name, epoch, time_bits, worker_bits,
  *						   sequence_bits, time_unit, sequence_above_worker)
@@ -331,16 +390,32 @@ snowflake_define_layout(PG_FUNCTION_ARGS)
 	const char *why;
 	StringInfoData sql;
 	const char *schema = extension_schema(fcinfo);
+	Oid			table_oid;
 	Oid			argtypes[7] = {TEXTOID, TIMESTAMPTZOID, INT4OID, INT4OID,
 	INT4OID, INTERVALOID, BOOLOID};
 	Datum		args[7];
 	int			i;
 
+	/* Only a superuser or the extension's owner (who owns the table). */
+	table_oid = get_relname_relid("snowflake_layout", extension_namespace(fcinfo));
+	if (!OidIsValid(table_oid))
+		elog(ERROR, "table snowflake_layout of extension snowflake is missing");
+#if PG_VERSION_NUM >= 160000
+	if (!object_ownercheck(RelationRelationId, table_oid, GetUserId()))
+#else
+	if (!pg_class_ownercheck(table_oid, GetUserId()))
+#endif
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to define a snowflake layout"),
+				 errhint("Only a superuser or the owner of the snowflake extension may define layouts.")));
+
 	for (i = 0; i < 7; i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("snowflake_define_layout arguments must not be NULL")));
+					 errmsg("snowflake_define_layout arguments must not be NULL"),
+					 errhint("Pass every argument, or leave out the ones with defaults.")));
 
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	epoch = PG_GETARG_TIMESTAMPTZ(1);
@@ -350,7 +425,8 @@ snowflake_define_layout(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("snowflake layout name must have 1 to %d characters",
-						SNOWFLAKE_LAYOUT_NAME_LEN - 1)));
+						SNOWFLAKE_LAYOUT_NAME_LEN - 1),
+				 errhint("Choose a shorter name.")));
 	if (snowflake_is_builtin_layout_name(name))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -358,15 +434,15 @@ snowflake_define_layout(PG_FUNCTION_ARGS)
 				 errdetail("\"%s\" is a built-in layout.", name),
 				 errhint("Choose another name.")));
 	if (TIMESTAMP_NOT_FINITE(epoch) || epoch % 1000 != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("snowflake layout epoch must be a finite timestamp in whole milliseconds")));
+		invalid_layout_argument("snowflake layout epoch must be a finite timestamp in whole milliseconds",
+								NULL);
+	if (unit->month != 0)
+		invalid_layout_argument("snowflake layout time unit must be a positive, whole number of milliseconds",
+								"Months and years are not a fixed length; use days, hours, seconds or milliseconds.");
 	unit_us = (int64) unit->day * USECS_PER_DAY + unit->time;
-	if (unit->month != 0 || unit_us <= 0 || unit_us % 1000 != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("snowflake layout time unit must be a positive, whole number of milliseconds"),
-				 errdetail("Months are not a fixed length; use days, hours, seconds or milliseconds.")));
+	if (unit_us <= 0 || unit_us % 1000 != 0)
+		invalid_layout_argument("snowflake layout time unit must be a positive, whole number of milliseconds",
+								NULL);
 
 	memset(&layout, 0, sizeof(layout));
 	strlcpy(layout.name, name, sizeof(layout.name));
@@ -382,31 +458,12 @@ snowflake_define_layout(PG_FUNCTION_ARGS)
 				 errmsg("invalid snowflake layout \"%s\": %d time, %d worker and %d sequence bits",
 						name, layout.time_bits, layout.worker_bits,
 						layout.sequence_bits),
-				 errdetail("%s", why)));
+				 errdetail("%s", why),
+				 errhint("See the arguments of snowflake_define_layout() in the documentation.")));
 
 	SPI_connect();
 
-	/* Only a superuser or the extension's owner may add layouts. */
 	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE')"
-					 " FROM pg_catalog.pg_class c"
-					 " WHERE c.oid = '%s.snowflake_layout'::pg_catalog.regclass",
-					 schema);
-	if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not find table snowflake_layout");
-	{
-		bool		isnull;
-
-		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to define snowflake layout \"%s\"", name),
-					 errhint("Only a superuser or the owner of the snowflake extension may define layouts.")));
-	}
-
-	resetStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT 1 FROM %s.snowflake_layout WHERE name = $1",
 					 schema);
 	args[0] = CStringGetTextDatum(name);

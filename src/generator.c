@@ -238,13 +238,13 @@ refuse_time_range(int64 now)
 				(errcode(ERRCODE_SNOWFLAKE_TIME_EXHAUSTED),
 				 errmsg("cannot mint a snowflake ID: the clock reads before the layout's epoch"),
 				 errdetail("The epoch is %s; the clock reads %s.",
-						   timestamptz_to_str(snowflake_timestamp_from_units(layout, 0)),
-						   timestamptz_to_str(snowflake_timestamp_from_units(layout, now))),
+						   snowflake_units_text(layout, 0),
+						   snowflake_units_text(layout, now)),
 				 errhint("Correct the system clock, or set snowflake.epoch to an earlier time before any ID is minted.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_SNOWFLAKE_TIME_EXHAUSTED),
 			 errmsg("cannot mint a snowflake ID: the time field ran out at %s",
-					timestamptz_to_str(snowflake_layout_ends_at(layout))),
+					snowflake_ts_text(snowflake_layout_ends_at(layout))),
 			 errdetail("Layout \"%s\" has %d time bits; another ID would overflow them.",
 					   layout->name, layout->time_bits),
 			 errhint("Migrate to a layout with a later epoch or more time bits.")));

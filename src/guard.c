@@ -312,7 +312,7 @@ snowflake_guard_keep_mark(void)
 				if (stored > 0)
 					ereport(LOG,
 							(errmsg("snowflake: minting resumes above the durable high-water mark %s",
-									timestamptz_to_str(snowflake_timestamp_from_units(&snowflake_cluster_layout, stored)))));
+									snowflake_units_text(&snowflake_cluster_layout, stored))));
 			}
 		}
 		if (ok)

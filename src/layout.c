@@ -21,6 +21,7 @@
 #include "layout.h"
 #include "snowflake.h"
 
+#include "common/int.h"
 #include "utils/timestamp.h"
 
 SnowflakeLayout snowflake_cluster_layout;
@@ -92,11 +93,21 @@ snowflake_layout_finish(SnowflakeLayout *layout, const char **why)
 		layout->max_units > (INT64CONST(1) << layout->time_bits) - 1)
 		layout->max_units = (INT64CONST(1) << layout->time_bits) - 1;
 
-	/* The last time value must still be a representable timestamp. */
-	if (layout->max_units > (PG_INT64_MAX / 1000 - layout->epoch_ms) / layout->unit_ms)
+	/* The end of the last time unit must still be a valid timestamp. */
 	{
-		*why = "The layout's time range runs past the largest timestamp.";
-		return false;
+		int64		span_ms;
+		int64		end_ms;
+		int64		end_us;
+
+		if (pg_mul_s64_overflow(layout->max_units + 1, layout->unit_ms, &span_ms) ||
+			pg_add_s64_overflow(layout->epoch_ms - SNOWFLAKE_PG_EPOCH_UNIX_MS, span_ms, &end_ms) ||
+			pg_mul_s64_overflow(end_ms, 1000, &end_us) ||
+			!IS_VALID_TIMESTAMP(end_us) ||
+			!IS_VALID_TIMESTAMP((layout->epoch_ms - SNOWFLAKE_PG_EPOCH_UNIX_MS) * 1000))
+		{
+			*why = "The layout's time range runs outside the timestamps PostgreSQL can represent.";
+			return false;
+		}
 	}
 	return true;
 }
@@ -167,7 +178,8 @@ snowflake_decode_id(const SnowflakeLayout *layout, int64 id,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("snowflake ID " INT64_FORMAT " is outside layout \"%s\"",
 						id, layout->name),
-				 errdetail("Its time field is past the last value the layout allows.")));
+				 errdetail("Its time field is past the last value the layout allows."),
+				 errhint("Check that the ID belongs to this layout.")));
 	fields->worker_id = (int32) ((u >> layout->worker_shift) &
 								 ((UINT64CONST(1) << layout->worker_bits) - 1));
 	fields->sequence = (int32) ((u >> layout->sequence_shift) &
@@ -188,14 +200,16 @@ snowflake_encode_fields(const SnowflakeLayout *layout,
 				 errmsg("worker_id %d does not fit layout \"%s\"",
 						fields->worker_id, layout->name),
 				 errdetail("The worker field has %d bits: 0 to " INT64_FORMAT ".",
-						   layout->worker_bits, max_worker)));
+						   layout->worker_bits, max_worker),
+				 errhint("Pass a worker ID in that range, or the layout the ID belongs to.")));
 	if (fields->sequence < 0 || fields->sequence > max_sequence)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("sequence %d does not fit layout \"%s\"",
 						fields->sequence, layout->name),
 				 errdetail("The sequence field has %d bits: 0 to " INT64_FORMAT ".",
-						   layout->sequence_bits, max_sequence)));
+						   layout->sequence_bits, max_sequence),
+				 errhint("Pass a sequence in that range, or the layout the ID belongs to.")));
 	Assert(fields->units >= 0 && fields->units <= layout->max_units);
 	return snowflake_compose(layout, fields->units, fields->worker_id,
 							 fields->sequence);
@@ -216,7 +230,8 @@ snowflake_units_from_timestamp(const SnowflakeLayout *layout, TimestampTz ts)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range for layout \"%s\"", layout->name),
-				 errdetail("Infinite timestamps have no snowflake ID.")));
+				 errdetail("Infinite timestamps have no snowflake ID."),
+				 errhint("Use a finite timestamp.")));
 
 	/* floor division: microseconds before 2000 round toward the past */
 	unix_ms = (ts >= 0 ? ts / 1000 : -((-ts + 999) / 1000)) +
@@ -227,10 +242,11 @@ snowflake_units_from_timestamp(const SnowflakeLayout *layout, TimestampTz ts)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp %s is out of range for layout \"%s\"",
-						timestamptz_to_str(ts), layout->name),
+						snowflake_ts_text(ts), layout->name),
 				 errdetail("The layout covers %s to %s.",
-						   timestamptz_to_str(snowflake_timestamp_from_units(layout, 0)),
-						   timestamptz_to_str(snowflake_layout_ends_at(layout)))));
+						   snowflake_units_text(layout, 0),
+						   snowflake_ts_text(snowflake_layout_ends_at(layout))),
+				 errhint("Use a timestamp inside the layout's range, or a layout whose range covers it.")));
 	return since_epoch / layout->unit_ms;
 }
 
@@ -248,6 +264,19 @@ snowflake_layout_ends_at(const SnowflakeLayout *layout)
 {
 	return snowflake_timestamp_from_units(layout, layout->max_units) +
 		layout->unit_ms * 1000 - 1;
+}
+
+/* A timestamp as text, in memory of its own (timestamptz_to_str reuses a buffer). */
+char *
+snowflake_ts_text(TimestampTz ts)
+{
+	return pstrdup(timestamptz_to_str(ts));
+}
+
+char *
+snowflake_units_text(const SnowflakeLayout *layout, int64 units)
+{
+	return snowflake_ts_text(snowflake_timestamp_from_units(layout, units));
 }
 
 /* Region of a worker field value, or -1 when the layout has no region bits. */

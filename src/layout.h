@@ -60,6 +60,8 @@ extern TimestampTz snowflake_timestamp_from_units(const SnowflakeLayout *layout,
 												  int64 units);
 extern TimestampTz snowflake_layout_ends_at(const SnowflakeLayout *layout);
 extern int32 snowflake_region_of(const SnowflakeLayout *layout, int32 worker_id);
+extern char *snowflake_units_text(const SnowflakeLayout *layout, int64 units);
+extern char *snowflake_ts_text(TimestampTz ts);
 
 /* Compose an ID for the cluster layout; caller has range-checked the parts. */
 static inline int64

@@ -248,7 +248,7 @@ warn_if_time_runs_out(void)
 	if (ends - now < INT64CONST(365) * USECS_PER_DAY)
 		ereport(WARNING,
 				(errmsg("snowflake: the time field of the ID layout runs out at %s",
-						timestamptz_to_str(ends)),
+						snowflake_ts_text(ends)),
 				 errdetail("After that instant no ID can be minted without overflowing %d time bits.",
 						   snowflake_cluster_layout.time_bits),
 				 errhint("Plan a migration to a layout with a later epoch or more time bits.")));
