@@ -181,9 +181,14 @@ get_layout_arg(FunctionCallInfo fcinfo, int argno)
 	const SnowflakeLayout *layout;
 
 	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+	{
+		snowflake_require_valid_layout();
 		return &snowflake_cluster_layout;
+	}
 
 	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (strcmp(name, "snowflake") == 0)
+		snowflake_require_valid_layout();
 	layout = snowflake_builtin_layout(name);
 	if (layout == NULL)
 		layout = lookup_defined_layout(fcinfo, name);

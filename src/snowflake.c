@@ -24,6 +24,7 @@
 #include "storage/shmem.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 PG_MODULE_MAGIC;
@@ -85,27 +86,27 @@ parse_timestamptz(const char *str, TimestampTz *result)
 	return tm2timestamp(&tt, fsec, &tz, result) == 0;
 }
 
+/*
+ * Layout settings are accepted by the GUC machinery whatever they say and
+ * checked by build_cluster_layout(): PostgreSQL applies a rejected value of
+ * an extension's setting from postgresql.conf as a mere WARNING, keeping the
+ * default, and a layout typed wrong must stop the server instead of quietly
+ * becoming the layout it records.  The epoch is parsed here; INT64_MIN in
+ * the extra means it did not parse.
+ */
 static bool
 check_epoch(char **newval, void **extra, GucSource source)
 {
 	TimestampTz ts;
 	int64	   *ms;
 
-	if (!parse_timestamptz(*newval, &ts))
-	{
-		GUC_check_errdetail("\"%s\" is not a finite timestamp with time zone, such as \"2024-01-01 00:00:00+00\".",
-							*newval ? *newval : "");
-		return false;
-	}
-	if (ts % 1000 != 0)
-	{
-		GUC_check_errdetail("The epoch must be a whole millisecond.");
-		return false;
-	}
 	ms = (int64 *) malloc(sizeof(int64));
 	if (ms == NULL)
 		return false;
-	*ms = ts / 1000 + SNOWFLAKE_PG_EPOCH_UNIX_MS;
+	if (parse_timestamptz(*newval, &ts) && ts % 1000 == 0)
+		*ms = ts / 1000 + SNOWFLAKE_PG_EPOCH_UNIX_MS;
+	else
+		*ms = PG_INT64_MIN;
 	*extra = ms;
 	return true;
 }
@@ -119,54 +120,61 @@ assign_epoch(const char *newval, void *extra)
 static void
 define_gucs(void)
 {
+	/*
+	 * Settings fixed at server start can only be defined while preloading;
+	 * loaded later (decoding only), they are read when the library loads.
+	 */
+	GucContext	fixed = process_shared_preload_libraries_in_progress ?
+		PGC_POSTMASTER : PGC_SIGHUP;
+
 	DefineCustomIntVariable("snowflake.worker_slots",
 							"Sequence slots, and so worker IDs, this server holds.",
 							"Each slot mints up to 2^sequence_bits IDs per millisecond.",
 							&snowflake_worker_slots,
 							4, 1, 1024,
-							PGC_POSTMASTER, 0,
+							fixed, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("snowflake.worker_id",
 							"Worker ID of the first slot; the others take the next IDs.",
 							"-1 starts at worker ID 0. In a fleet, give each server its own range.",
 							&snowflake_first_worker_id,
 							-1, -1, (1 << 20) - 1,
-							PGC_POSTMASTER, 0,
+							fixed, 0,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("snowflake.epoch",
 							   "Epoch of the cluster's ID layout.",
 							   "A timestamp with time zone; fixed at server start.",
 							   &snowflake_epoch,
 							   "2024-01-01 00:00:00+00",
-							   PGC_POSTMASTER, 0,
+							   fixed, 0,
 							   check_epoch, assign_epoch, NULL);
 	DefineCustomIntVariable("snowflake.worker_bits",
 							"Bits of the worker field in the cluster's ID layout.",
 							"Region bits, if any, are the top bits of this field.",
 							&snowflake_worker_bits,
-							10, 1, 20,
-							PGC_POSTMASTER, 0,
+							10, PG_INT32_MIN, PG_INT32_MAX,
+							fixed, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("snowflake.sequence_bits",
 							"Bits of the sequence field in the cluster's ID layout.",
 							"The time field gets the rest of 63 bits.",
 							&snowflake_sequence_bits,
-							12, 1, 22,
-							PGC_POSTMASTER, 0,
+							12, PG_INT32_MIN, PG_INT32_MAX,
+							fixed, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("snowflake.region_bits",
 							"Bits at the top of the worker field that hold the region.",
 							NULL,
 							&snowflake_region_bits,
-							0, 0, 20,
-							PGC_POSTMASTER, 0,
+							0, PG_INT32_MIN, PG_INT32_MAX,
+							fixed, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("snowflake.region",
 							"This server's region, placed in the region bits.",
 							NULL,
 							&snowflake_region,
-							0, 0, (1 << 20) - 1,
-							PGC_POSTMASTER, 0,
+							0, PG_INT32_MIN, PG_INT32_MAX,
+							fixed, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("snowflake.max_clock_wait",
 							"Largest backward clock step that minting waits out.",
@@ -202,18 +210,55 @@ define_gucs(void)
 							   "The worker creates schema snowflake_state there.",
 							   &snowflake_database,
 							   "postgres",
-							   PGC_POSTMASTER, 0,
+							   fixed, 0,
 							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("snowflake");
 }
 
-/* Build the cluster layout from the GUCs and check it; ERROR if invalid. */
+/* Why the configured layout is invalid, or NULL. */
+static char *layout_error = NULL;
+
+static void
+layout_invalid(const char *fmt,...) pg_attribute_printf(1, 2);
+
+static void
+layout_invalid(const char *fmt,...)
+{
+	va_list		args;
+	char		buf[512];
+
+	va_start(args, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, args);
+	va_end(args);
+	if (layout_error == NULL)
+		layout_error = MemoryContextStrdup(TopMemoryContext, buf);
+}
+
+static void
+check_range(const char *name, int value, int min, int max)
+{
+	if (value < min || value > max)
+		layout_invalid("%s = %d is outside the valid range %d to %d.",
+					   name, value, min, max);
+}
+
+/* Build the cluster layout from the GUCs; sets layout_error if invalid. */
 static void
 build_cluster_layout(void)
 {
 	SnowflakeLayout *layout = &snowflake_cluster_layout;
 	const char *why;
+
+	check_range("snowflake.worker_bits", snowflake_worker_bits, 1, 22);
+	check_range("snowflake.sequence_bits", snowflake_sequence_bits, 1, 22);
+	check_range("snowflake.region_bits", snowflake_region_bits, 0, snowflake_worker_bits - 1);
+	check_range("snowflake.region", snowflake_region, 0, PG_INT32_MAX);
+	if (epoch_unix_ms == PG_INT64_MIN)
+		layout_invalid("snowflake.epoch = '%s' is not a finite timestamp with time zone in whole milliseconds, such as '2024-01-01 00:00:00+00'.",
+					   snowflake_epoch);
+	if (layout_error != NULL)
+		return;
 
 	memset(layout, 0, sizeof(*layout));
 	strlcpy(layout->name, "snowflake", sizeof(layout->name));
@@ -225,14 +270,23 @@ build_cluster_layout(void)
 	layout->time_bits = 63 - snowflake_worker_bits - snowflake_sequence_bits;
 	layout->sequence_above_worker = false;
 
-	if (!snowflake_layout_finish(layout, &why))
+	if (layout->time_bits < 20)
+		layout_invalid("%d worker bits and %d sequence bits leave %d time bits; at least 20 are needed.",
+					   snowflake_worker_bits, snowflake_sequence_bits, layout->time_bits);
+	else if (!snowflake_layout_finish(layout, &why))
+		layout_invalid("%s", why);
+}
+
+/* Raise the error of an invalid configured layout, if any. */
+void
+snowflake_require_valid_layout(void)
+{
+	if (layout_error != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid snowflake layout: epoch %s, %d worker bits, %d sequence bits, %d region bits",
-						snowflake_epoch, snowflake_worker_bits,
-						snowflake_sequence_bits, snowflake_region_bits),
-				 errdetail("%s", why)));
-	snowflake_check_worker_id_config();
+				 errmsg("invalid snowflake layout configuration"),
+				 errdetail("%s", layout_error),
+				 errhint("Correct the snowflake.* settings in postgresql.conf.")));
 }
 
 /*
@@ -280,6 +334,10 @@ _PG_init(void)
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+
+	/* A server that mints must not start with a layout typed wrong. */
+	snowflake_require_valid_layout();
+	snowflake_check_worker_id_config();
 
 	snowflake_preloaded = true;
 	warn_if_time_runs_out();

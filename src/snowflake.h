@@ -44,6 +44,7 @@ extern SnowflakeLayout snowflake_cluster_layout;
 extern bool snowflake_preloaded;
 
 extern void snowflake_require_preload(void);
+extern void snowflake_require_valid_layout(void);
 extern void snowflake_register_worker(void);
 
 #endif							/* SNOWFLAKE_H */
