@@ -1,0 +1,395 @@
+
+# Copyright (c) the snowflake authors
+#
+# Helpers shared by the clock guard and high-water mark TAP tests
+# (test/t/010_* to 016_*): nodes that preload snowflake, a faked wall clock
+# per node (libfaketime), minting that reports its SQLSTATE, pgbench load in
+# the background, and the checks every test makes on the IDs it minted.
+#
+# Every test stores its IDs in a table
+#
+#   ids (n bigserial, run int, client int, id bigint)
+#
+# where (run, client) names the session that minted the ID and n gives the
+# order of the calls within a session, so check_ids() can assert that no ID
+# was minted twice and that each session's IDs strictly increase.
+
+package SnowflakeTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep time);
+
+our @EXPORT = qw(
+  $FAKETIME_LIB
+  require_faketime
+  new_node
+  set_clock
+  with_faked_clock
+  start_faked
+  fake_guard
+  poll_until
+  try_sql
+  sqlstate_of
+  wait_for_mint
+  setup_ids
+  check_ids
+  start_pgbench
+  finish_pgbench
+  run_pgbench
+  guard_pid
+  status_value
+  mark_loaded_after
+);
+
+our $FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
+# Skip the whole file when libfaketime is not installed.
+sub require_faketime
+{
+	plan skip_all => "libfaketime not found at $FAKETIME_LIB"
+	  unless -e $FAKETIME_LIB;
+	return;
+}
+
+# A node that preloads snowflake; %opts: init => {...} for $node->init,
+# conf => extra postgresql.conf lines.
+sub new_node
+{
+	my ($name, %opts) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(%{ $opts{init} // {} });
+	$node->append_conf('postgresql.conf',
+		"shared_preload_libraries = 'snowflake'\n" . ($opts{conf} // ''));
+	return $node;
+}
+
+sub clock_file
+{
+	my ($node) = @_;
+	return $node->basedir . '/faketime_offset';
+}
+
+# Set the offset of the node's faked wall clock from the real one, in
+# libfaketime's relative form: "+0", "-0.005" (5 ms back), "-10", "+5".  The
+# file is replaced atomically, so a reader never sees it half written.
+sub set_clock
+{
+	my ($node, $offset) = @_;
+	my $file = clock_file($node);
+	my $tmp  = "$file.tmp";
+	open(my $fh, '>', $tmp) or die "could not write $tmp: $!";
+	print $fh "$offset\n";
+	close($fh) or die "could not close $tmp: $!";
+	rename($tmp, $file) or die "could not rename $tmp: $!";
+	note "clock of node " . $node->name . " set to real time $offset s";
+	return;
+}
+
+# Run $code (which starts or restarts the node's server) with the server
+# under libfaketime, its clock at $offset (if given) from the real one.
+# Clients (psql, pgbench) started later run on the real clock.
+sub with_faked_clock
+{
+	my ($node, $offset, $code) = @_;
+	set_clock($node, $offset) if defined $offset;
+	local $ENV{LD_PRELOAD}                   = $FAKETIME_LIB;
+	local $ENV{FAKETIME_TIMESTAMP_FILE}      = clock_file($node);
+	local $ENV{FAKETIME_NO_CACHE}            = '1';
+	local $ENV{FAKETIME_DONT_FAKE_MONOTONIC} = '1';
+	return $code->();
+}
+
+# Start (or restart: $how = 'restart') the node's server with its clock at
+# $offset from the real one, then make sure the guard worker runs on the
+# faked clock too (see fake_guard).
+sub start_faked
+{
+	my ($node, $offset, $how) = @_;
+	$how //= 'start';
+	with_faked_clock($node, $offset, sub { $node->$how });
+	fake_guard($node);
+	return;
+}
+
+# libfaketime leaves a process unfaked if it was forked while the parent was
+# inside one of libfaketime's wrappers (the PostgreSQL 15 postmaster starts
+# background workers from its signal handlers, which interrupt its select(),
+# a call libfaketime wraps with faking switched off): the guard worker
+# started with the server, or after a crash restart, reads the real clock.
+# Workers the postmaster restarts from its main loop are faked, so stop the
+# guard and let the postmaster start it again (after 1 s), then check that
+# its start time (taken from the clock of the worker itself) agrees with the
+# faked clock of a backend.  Meaningful when the offset is 10 s or more.
+sub fake_guard
+{
+	my ($node) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	foreach my $attempt (1 .. 3)
+	{
+		my $old = '';
+		my $deadline = time() + 30;
+		while (($old = guard_pid($node)) eq '' && time() < $deadline)
+		{
+			usleep(100_000);
+		}
+		die "no snowflake guard worker on node " . $node->name if $old eq '';
+		kill('TERM', $old);
+		poll_until(
+			$node, qq{
+			SELECT count(*) = 1 FROM pg_stat_activity
+			WHERE backend_type = 'snowflake guard' AND pid <> $old},
+			30)
+		  or die "the snowflake guard worker did not come back";
+		return 1
+		  if poll_until(
+			$node, q{
+			SELECT abs(extract(epoch FROM now() - backend_start)) < 5
+			FROM pg_stat_activity WHERE backend_type = 'snowflake guard'},
+			3);
+		note "guard worker of node " . $node->name
+		  . " runs on the real clock, restarting it again";
+	}
+	fail("the guard worker of node " . $node->name . " runs on the faked clock");
+	return 0;
+}
+
+# Run $sql until it returns 't', at most $timeout seconds (default 30).
+sub poll_until
+{
+	my ($node, $sql, $timeout) = @_;
+	my $deadline = time() + ($timeout // 30);
+	my $last;
+	while (1)
+	{
+		my $r = try_sql($node, $sql);
+		return 1 if $r->{ret} == 0 && $r->{out} eq 't';
+		$last = $r;
+		last if time() > $deadline;
+		usleep(100_000);
+	}
+	note "poll timed out: $sql\nlast output: $last->{out}\nstderr: $last->{err}";
+	return 0;
+}
+
+# Run SQL with VERBOSITY verbose and on_error_stop; returns a hash with
+# ret (psql's exit code), out, err and sqlstate (of the first ERROR, or
+# undef).
+sub try_sql
+{
+	my ($node, $sql, %opts) = @_;
+	my ($ret, $out, $err) = $node->psql(
+		$opts{dbname} // 'postgres',
+		"\\set VERBOSITY verbose\n$sql",
+		on_error_stop => 1,
+		timeout       => $opts{timeout} // $PostgreSQL::Test::Utils::timeout_default);
+	$out //= '';
+	$err //= '';
+	return {
+		ret      => $ret,
+		out      => $out,
+		err      => $err,
+		sqlstate => sqlstate_of($err),
+	};
+}
+
+sub sqlstate_of
+{
+	my ($err) = @_;
+	return $1 if defined $err && $err =~ /ERROR:\s+([0-9A-Z]{5}):/;
+	return undef;
+}
+
+# Call snowflake_nextval() until it succeeds, at most $timeout seconds.
+# Returns a hash: ok, id (the ID minted), seconds (until it worked), states
+# (SQLSTATE => how many times each refusal was seen, in a hash), errors (the
+# distinct error messages, in order) and first_err (stderr of the first
+# failure).
+sub wait_for_mint
+{
+	my ($node, %opts) = @_;
+	my $timeout = $opts{timeout} // 60;
+	my $sql     = $opts{sql} // 'SELECT snowflake_nextval()';
+	my $start   = time();
+	my (%states, @errors, %seen_error, $first_err);
+	while (1)
+	{
+		my $r = try_sql($node, $sql);
+		if ($r->{ret} == 0)
+		{
+			return {
+				ok        => 1,
+				id        => $r->{out},
+				seconds   => time() - $start,
+				states    => \%states,
+				errors    => \@errors,
+				first_err => $first_err,
+			};
+		}
+		my $state = $r->{sqlstate} // "psql exit $r->{ret}";
+		$states{$state}++;
+		$first_err //= $r->{err};
+		my ($msg) = $r->{err} =~ /^(ERROR:.*)$/m;
+		$msg //= $r->{err};
+		push @errors, $msg unless $seen_error{$msg}++;
+		last if time() - $start > $timeout;
+		usleep(50_000);
+	}
+	diag "minting did not resume within $timeout s; errors seen:\n"
+	  . join("\n", @errors);
+	return {
+		ok        => 0,
+		seconds   => time() - $start,
+		states    => \%states,
+		errors    => \@errors,
+		first_err => $first_err,
+	};
+}
+
+# The extension, the ids table and mint_until_error(max_calls, pause):
+# mint in one session until an error (or max_calls IDs), pausing "pause"
+# seconds between calls; returns the IDs minted in call order, and the
+# SQLSTATE, message and detail of the error that stopped it.  It writes
+# nothing, so it can run while the guard worker is stopped.
+sub setup_ids
+{
+	my ($node) = @_;
+	$node->safe_psql(
+		'postgres', q{
+		CREATE EXTENSION snowflake;
+		CREATE TABLE ids (
+			n bigserial PRIMARY KEY,
+			run integer NOT NULL,
+			client integer NOT NULL,
+			id bigint NOT NULL);
+		CREATE FUNCTION mint_until_error(max_calls integer,
+				pause float8 DEFAULT 0,
+				OUT minted bigint[], OUT state text, OUT msg text,
+				OUT detail text)
+		LANGUAGE plpgsql AS $$
+		BEGIN
+			minted := '{}';
+			BEGIN
+				FOR i IN 1 .. max_calls LOOP
+					minted := minted || snowflake_nextval();
+					IF pause > 0 THEN
+						PERFORM pg_sleep(pause);
+					END IF;
+				END LOOP;
+			EXCEPTION WHEN OTHERS THEN
+				GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE,
+					msg = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
+			END;
+		END $$;
+	});
+	return;
+}
+
+# No ID in table ids was minted twice, and every session's IDs increase in
+# call order.
+sub check_ids
+{
+	my ($node, $what) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my ($total, $distinct) = split /\|/,
+	  $node->safe_psql('postgres',
+		'SELECT count(*), count(DISTINCT id) FROM ids');
+	cmp_ok($total, '>', 0, "$what: IDs were minted ($total)");
+	is($distinct, $total, "$what: no ID was minted twice");
+	my $bad = $node->safe_psql(
+		'postgres', q{
+		SELECT count(*) FROM (
+			SELECT id, lag(id) OVER (PARTITION BY run, client ORDER BY n) AS prev
+			FROM ids) s
+		WHERE id <= prev});
+	is($bad, '0', "$what: each session's IDs strictly increase");
+	return;
+}
+
+# Start pgbench in the background: $clients sessions, for $seconds,
+# each transaction inserting one ID minted by snowflake_nextval() with
+# run = $run, client = pgbench's client_id (application_name 'pgbench').
+# Returns a handle for
+# finish_pgbench.
+sub start_pgbench
+{
+	my ($node, %opts) = @_;
+	my $clients = $opts{clients} // 4;
+	my $seconds = $opts{seconds} // 4;
+	my $run     = $opts{run}     // 1;
+	my $script  = $node->basedir . "/mint_$run.sql";
+	open(my $fh, '>', $script) or die "could not write $script: $!";
+	print $fh
+	  "INSERT INTO ids (run, client, id) VALUES (:run, :client_id, snowflake_nextval());\n";
+	close($fh);
+
+	my %h = (out => '', err => '');
+	local $ENV{PGHOST}     = $node->host;
+	local $ENV{PGPORT}     = $node->port;
+	local $ENV{PGDATABASE} = 'postgres';
+	local $ENV{PGAPPNAME}  = 'pgbench';
+	delete local $ENV{LD_PRELOAD};
+	my @cmd = (
+		'pgbench', '-n', '-c', $clients, '-j', ($clients > 1 ? 2 : 1),
+		'-T', $seconds, '-D', "run=$run", '-f', $script);
+	note "running: @cmd";
+	$h{timer} = IPC::Run::timer($seconds + $PostgreSQL::Test::Utils::timeout_default);
+	$h{handle} = IPC::Run::start(\@cmd, '<', \undef, '>', \$h{out}, '2>', \$h{err},
+		$h{timer});
+	return \%h;
+}
+
+# Wait for a background pgbench; returns its exit code, stdout, stderr.
+sub finish_pgbench
+{
+	my ($h) = @_;
+	eval { $h->{handle}->finish; };
+	if ($@)
+	{
+		diag "pgbench: $@";
+		$h->{handle}->kill_kill;
+		return (-1, $h->{out}, $h->{err});
+	}
+	return ($h->{handle}->result(0), $h->{out}, $h->{err});
+}
+
+sub run_pgbench
+{
+	return finish_pgbench(start_pgbench(@_));
+}
+
+# PID of the "snowflake guard" background worker, or '' if not running.
+sub guard_pid
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'snowflake guard'"
+	);
+}
+
+# One aggregate over snowflake_status, e.g. status_value($node, 'sum(waits_clock)').
+sub status_value
+{
+	my ($node, $expr) = @_;
+	return $node->safe_psql('postgres', "SELECT $expr FROM snowflake_status");
+}
+
+# The durable mark the guard loaded at its last start after log offset
+# $offset ("minting resumes above the durable high-water mark ..."), as the
+# timestamp text the server logged, or undef.
+sub mark_loaded_after
+{
+	my ($node, $offset) = @_;
+	my $log = slurp_file($node->logfile, $offset);
+	my @marks = $log =~
+	  /snowflake: minting resumes above the durable high-water mark ([^\n]+)/g;
+	return @marks ? $marks[-1] : undef;
+}
+
+1;
