@@ -156,6 +156,15 @@ snowflake_clock_read(void)
 	return ms;
 }
 
+static int64
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void
 count_wait(SnowflakeSlot *home, SnowflakeCause cause)
 {
@@ -264,6 +273,10 @@ snowflake_await_mark(SnowflakeSlot *home, int64 ms)
 	int64		limit = Max(snowflake_high_water_horizon, 1000);
 	int64		started = -1;
 
+	/* the guard publishes the first mark after a start only when asked */
+	if (pg_atomic_read_u32(&sh->mint_wanted) == 0)
+		pg_atomic_write_u32(&sh->mint_wanted, 1);
+
 	for (;;)
 	{
 		int64		mark = (int64) pg_atomic_read_u64(&sh->hwm_ms);
@@ -302,13 +315,13 @@ snowflake_await_mark(SnowflakeSlot *home, int64 ms)
 					 errhint("Mint on the primary.")));
 		}
 
-		now = snowflake_clock_read();
+		now = monotonic_ms();
 		if (started < 0)
 		{
 			started = now;
 			count_wait(home, SNOWFLAKE_CAUSE_MARK);
 		}
-		else if (now - started > limit || now < started)
+		else if (now - started > limit)
 		{
 			count_refusal(home, SNOWFLAKE_CAUSE_MARK);
 			ereport(ERROR,

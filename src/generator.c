@@ -22,7 +22,9 @@
  *	 slots[i].ids_before  added to by the backend whose CAS moved the slot
  *					 to a new millisecond (exactly once per millisecond).
  *	 max_ms			 the highest millisecond minted by any slot; raised by
- *					 CAS after minting, never lowered.  A backend whose clock
+ *					 CAS after minting, never lowered.  Read after hwm_ms with
+ *					 a read barrier between: the guard raises max_ms to the
+ *					 stored mark before it publishes hwm_ms after a start.  A backend whose clock
  *					 reads below it goes through the clock policy (clock.c)
  *					 before it may mint.
  *	 slots[i].worker_id  set while shared memory is initialised, under
@@ -76,6 +78,7 @@ snowflake_shmem_init(void)
 		pg_atomic_init_u64(&sh->max_ms, 0);
 		pg_atomic_init_u64(&sh->hwm_ms, 0);
 		pg_atomic_init_u64(&sh->resume_after_ms, 0);
+		pg_atomic_init_u32(&sh->mint_wanted, 0);
 		pg_atomic_init_u64(&sh->clock_steps_back, 0);
 		pg_atomic_init_u64(&sh->clock_steps_forward, 0);
 		pg_atomic_init_u64(&sh->max_regression_ms, 0);
@@ -272,13 +275,21 @@ snowflake_mint(int want, int64 *first_id)
 	for (;;)
 	{
 		int64		now = snowflake_clock_ms();
-		int64		floor_ms = (int64) pg_atomic_read_u64(&sh->max_ms);
-		int64		mark = (int64) pg_atomic_read_u64(&sh->hwm_ms);
+		int64		mark;
+		int64		floor_ms;
 		int64		target;
 		int			k;
 		bool		any_worker = false;
 		bool		borrowed = false;
 		int64		past_mark = -1;
+
+		/*
+		 * The mark first, then the floor: the guard raises the floor before
+		 * it publishes a mark, so whoever sees a mark sees its floor too.
+		 */
+		mark = (int64) pg_atomic_read_u64(&sh->hwm_ms);
+		pg_read_barrier();
+		floor_ms = (int64) pg_atomic_read_u64(&sh->max_ms);
 
 		if (unlikely(now < floor_ms))
 			now = snowflake_clock_catch_up(&sh->slots[home_slot], floor_ms,

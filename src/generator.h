@@ -77,6 +77,9 @@ typedef struct SnowflakeShared
 	/* the durable mark found at start: minting resumes above it */
 	pg_atomic_uint64 resume_after_ms;
 
+	/* set by the first backend that wants to mint since the server started */
+	pg_atomic_uint32 mint_wanted;
+
 	/* clock steps seen by the guard worker (guard.c) */
 	pg_atomic_uint64 clock_steps_back;
 	pg_atomic_uint64 clock_steps_forward;

@@ -20,7 +20,9 @@
  * on this server or, once replayed, on a standby.  When the worker starts
  * (server start, crash restart, promotion) it loads the stored mark, raises
  * the minting floor to it, so minting resumes only once the wall clock has
- * passed it, and only then publishes a mark.  The table
+ * passed it, and only then publishes a mark.  It does so when the first
+ * backend asks to mint (SnowflakeShared.mint_wanted), not before, so that
+ * what it records is the layout the server first minted with.  The table
  * (snowflake_state.server_state, created by the worker outside the
  * extension, so that DROP EXTENSION cannot lose it) also records the
  * layout the server first minted with; a different configured layout
@@ -182,7 +184,8 @@ load_mark(int64 *mark)
 	 * The state lives in a schema of its own, not in the extension, so that
 	 * dropping and re-creating the extension cannot lose the mark.
 	 */
-	if (SPI_execute("CREATE SCHEMA IF NOT EXISTS snowflake_state", false, 0) != SPI_OK_UTILITY ||
+	if (SPI_execute("SET LOCAL client_min_messages = warning", false, 0) != SPI_OK_UTILITY ||
+		SPI_execute("CREATE SCHEMA IF NOT EXISTS snowflake_state", false, 0) != SPI_OK_UTILITY ||
 		SPI_execute("CREATE TABLE IF NOT EXISTS snowflake_state.server_state ("
 					" only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),"
 					" high_water_mark timestamptz,"
@@ -279,6 +282,13 @@ snowflake_guard_keep_mark(void)
 	SpinLockRelease(&sh->guard_mutex);
 	if (mismatch)
 		return 1000;
+
+	/*
+	 * After a start, nothing is loaded or recorded until a backend wants to
+	 * mint: the layout recorded is the one the server first minted with.
+	 */
+	if (!mark_loaded && pg_atomic_read_u32(&sh->mint_wanted) == 0)
+		return tick;
 
 	/* Enough room ahead of the clock: nothing to do yet. */
 	if (mark_loaded && now + horizon / 2 < mark)

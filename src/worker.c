@@ -63,6 +63,9 @@ snowflake_worker_main(Datum main_arg)
 
 	/* the mark must be on disk before backends use it; a standby need not ack */
 	SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
+	/* a lock held on the state table must show up as a problem, not a hang */
+	SetConfigOption("lock_timeout", "1s", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "10s", PGC_SUSET, PGC_S_OVERRIDE);
 
 	snowflake_guard_start();
 	before_shmem_exit(worker_exit, (Datum) 0);

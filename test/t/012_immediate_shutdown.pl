@@ -41,12 +41,8 @@ isnt($rc, 0, 'pgbench failed when the server went down');
 my $log_offset = -s $node->logfile;
 start_faked($node, '+20');
 
-my $mark = mark_loaded_after($node, $log_offset);
-ok(defined $mark, 'the guard loaded the durable high-water mark')
-  and note "durable high-water mark: $mark";
-
-# While the clock is behind the mark, minting refuses (the guard may need a
-# moment to load the mark first: until then, SF007).
+# While the clock is behind the mark, minting refuses (the guard loads the
+# mark when the first session asks to mint; until then, SF007).
 my $r;
 foreach my $try (1 .. 100)
 {
@@ -57,6 +53,10 @@ foreach my $try (1 .. 100)
 is($r->{sqlstate}, 'SF001',
 	'with the clock behind the durable high-water mark, minting refuses with SF001'
 ) or diag $r->{err};
+
+my $mark = mark_loaded_after($node, $log_offset);
+ok(defined $mark, 'the guard loaded the durable high-water mark')
+  and note "durable high-water mark: $mark";
 like(
 	$r->{err},
 	qr/the clock is \d+ ms behind the durable high-water mark/,
