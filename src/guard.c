@@ -117,6 +117,28 @@ set_problem(const char *problem)
 	SpinLockRelease(&sh->guard_mutex);
 }
 
+/*
+ * Repeat the start-up warning once a day on a server that runs into the last
+ * year of its layout's time field.
+ */
+static void
+warn_if_time_runs_out(int64 mono_ns)
+{
+	static int64 last_warned_ns = -1;
+	TimestampTz ends = snowflake_layout_ends_at(&snowflake_cluster_layout);
+
+	if (last_warned_ns >= 0 &&
+		mono_ns - last_warned_ns < INT64CONST(86400) * 1000000000)
+		return;
+	if (ends - GetCurrentTimestamp() >= INT64CONST(365) * USECS_PER_DAY)
+		return;
+	last_warned_ns = mono_ns;
+	ereport(WARNING,
+			(errmsg("snowflake: the time field of the ID layout runs out at %s",
+					snowflake_ts_text(ends)),
+			 errhint("Plan a migration to a layout with a later epoch or more time bits.")));
+}
+
 void
 snowflake_guard_watch_clock(void)
 {
@@ -158,6 +180,7 @@ snowflake_guard_watch_clock(void)
 	last_mono_ns = mono;
 
 	now_ms = wall / 1000000 - snowflake_cluster_layout.epoch_ms;
+	warn_if_time_runs_out(mono);
 	state = now_ms < (int64) pg_atomic_read_u64(&sh->max_ms) ?
 		SNOWFLAKE_CLOCK_BEHIND : SNOWFLAKE_CLOCK_OK;
 	SpinLockAcquire(&sh->guard_mutex);
