@@ -2,7 +2,7 @@
 -- batch: snowflake_batch(count)
 --
 -- Assumes the extension exists (created by the layouts test) and the
--- configuration of test/snowflake.conf (4 slots, worker IDs 0 to 3, the
+-- configuration of test/snowflake.conf (8 slots, worker IDs 0 to 7, the
 -- default snowflake.max_batch of 1,000,000).  Creates the role
 -- regress_snowflake_batcher and drops it at the end.  IDs depend on the
 -- clock, so only their properties are printed.
@@ -20,7 +20,7 @@ SELECT count(*) FROM snowflake_batch(1);
 -- A batch larger than one worker ID's 4,096 per millisecond.
 SELECT count(*) AS ids, count(DISTINCT id) AS distinct_ids,
        bool_and(id > prev) AS strictly_increasing,
-       bool_and(snowflake_worker_id(id) BETWEEN 0 AND 3) AS workers_in_slots,
+       bool_and(snowflake_worker_id(id) BETWEEN 0 AND 7) AS workers_in_slots,
        bool_and(snowflake_timestamp(id) BETWEEN now() - interval '5 seconds'
                                             AND clock_timestamp() + interval '5 seconds') AS ts_is_now
   FROM (SELECT id, lag(id) OVER (ORDER BY ord) AS prev

@@ -3,8 +3,8 @@
 --
 -- Assumes the extension exists (created by the layouts test) and the
 -- configuration of test/snowflake.conf: the library preloaded, the default
--- layout, snowflake.worker_slots = 4 and snowflake.worker_id = -1, so this
--- server mints under 4 worker IDs from 0 to 3.  IDs depend on the clock,
+-- layout, snowflake.worker_slots = 8 and snowflake.worker_id = -1, so this
+-- server mints under 8 worker IDs from 0 to 7.  IDs depend on the clock,
 -- so only their properties are printed.
 --
 SET timezone = 'UTC';
@@ -15,7 +15,7 @@ SELECT snowflake_nextval() AS id \gset
 SELECT :id > 0 AS positive,
        snowflake_timestamp(:id) BETWEEN now() - interval '5 seconds'
                                     AND clock_timestamp() + interval '5 seconds' AS ts_is_now,
-       snowflake_worker_id(:id) BETWEEN 0 AND 3 AS worker_in_slots,
+       snowflake_worker_id(:id) BETWEEN 0 AND 7 AS worker_in_slots,
        snowflake_sequence(:id) BETWEEN 0 AND 4095 AS sequence_in_range,
        (snowflake_decode(:id)).region IS NULL AS no_region;
 
@@ -32,7 +32,7 @@ SELECT count(*) AS ids,
        count(DISTINCT id) AS distinct_ids,
        bool_and(id > prev) AS strictly_increasing
   FROM (SELECT id, lag(id) OVER (ORDER BY n) AS prev FROM mint_ids) s;
-SELECT bool_and(snowflake_worker_id(id) BETWEEN 0 AND 3) AS workers_in_slots,
+SELECT bool_and(snowflake_worker_id(id) BETWEEN 0 AND 7) AS workers_in_slots,
        bool_and(snowflake_timestamp(id) BETWEEN now() - interval '5 seconds'
                                             AND clock_timestamp() + interval '5 seconds') AS ts_is_now,
        min(id) > :id AS above_earlier_calls
@@ -73,7 +73,7 @@ SELECT count(*) AS rows, count(DISTINCT id) AS distinct_ids,
   FROM mint_orders;
 SELECT bool_and(id > prev) AS increasing_with_n
   FROM (SELECT id, lag(id) OVER (ORDER BY n) AS prev FROM mint_orders) s;
-SELECT n, note, snowflake_worker_id(id) BETWEEN 0 AND 3 AS worker_in_slots
+SELECT n, note, snowflake_worker_id(id) BETWEEN 0 AND 7 AS worker_in_slots
   FROM mint_orders WHERE n <= 3 ORDER BY id;
 -- ... and the default fills rows of a COPY too.
 COPY mint_orders (n, note) FROM stdin;

@@ -3,7 +3,7 @@
 --
 -- Assumes the extension exists (created by the layouts test) and the
 -- configuration of test/snowflake.conf: the library preloaded, every
--- snowflake.* setting at its default, so 4 slots under worker IDs 0 to 3
+-- snowflake.* setting at its default, so 8 slots under worker IDs 0 to 7
 -- and the default layout, which runs out at 2093-09-06 15:47:35.551999+00.
 --
 SET timezone = 'UTC';
@@ -27,7 +27,7 @@ SELECT count(*) AS slots FROM snowflake_status();
 
 -- Each slot has a worker ID of its own, inside this server's range.
 SELECT count(DISTINCT worker_id) AS worker_ids,
-       bool_and(worker_id BETWEEN 0 AND 3) AS in_range,
+       bool_and(worker_id BETWEEN 0 AND 7) AS in_range,
        array_agg(worker_id ORDER BY worker_id) AS ids
   FROM snowflake_status;
 SELECT bool_and(lease_state IS NOT NULL) AS lease_state_set FROM snowflake_status;

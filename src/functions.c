@@ -209,59 +209,60 @@ snowflake_nextval(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(id);
 }
 
+/* Between calls of snowflake_batch: IDs left to return, and the current run. */
+typedef struct BatchState
+{
+	int64		left;			/* IDs still to mint */
+	int64		next_id;		/* next ID of the current run */
+	int			run_left;		/* IDs left in the current run */
+} BatchState;
+
+/*
+ * snowflake_batch(count): count IDs, strictly increasing.  Value-per-call,
+ * like generate_series: the IDs are minted in runs (up to the rest of a
+ * slot's millisecond at once) and returned one by one.
+ */
 Datum
 snowflake_batch(PG_FUNCTION_ARGS)
 {
-	int32		count = PG_GETARG_INT32(0);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TupleDesc	tupdesc;
-	Tuplestorestate *store;
-	MemoryContext oldcontext;
-	int64		left;
+	FuncCallContext *funcctx;
+	BatchState *state;
 
-	if (count < 1 || count > snowflake_max_batch)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("snowflake_batch count %d is out of range", count),
-				 errdetail("The count must be between 1 and snowflake.max_batch = %d.",
-						   snowflake_max_batch),
-				 errhint("Ask for several smaller batches.")));
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("snowflake_batch must be called where a set is accepted")));
-	snowflake_require_preload();
-
-	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	tupdesc = CreateTemplateTupleDesc(1);
-	TupleDescInitEntry(tupdesc, (AttrNumber) 1, "snowflake_batch", INT8OID, -1, 0);
-	store = tuplestore_begin_heap(rsinfo->allowedModes & SFRM_Materialize_Random,
-								  false, work_mem);
-	MemoryContextSwitchTo(oldcontext);
-
-	left = count;
-	while (left > 0)
+	if (SRF_IS_FIRSTCALL())
 	{
-		int64		first;
-		int			n = snowflake_mint((int) left, &first);
-		int			i;
+		int32		count = PG_GETARG_INT32(0);
+		MemoryContext oldcontext;
 
-		for (i = 0; i < n; i++)
-		{
-			Datum		value = Int64GetDatum(first + i);
-			bool		isnull = false;
+		if (count < 1 || count > snowflake_max_batch)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("snowflake_batch count %d is out of range", count),
+					 errdetail("The count must be between 1 and snowflake.max_batch = %d.",
+							   snowflake_max_batch),
+					 errhint("Ask for several smaller batches.")));
+		snowflake_require_preload();
 
-			tuplestore_putvalues(store, tupdesc, &value, &isnull);
-		}
-		left -= n;
-		CHECK_FOR_INTERRUPTS();
+		funcctx = SRF_FIRSTCALL_INIT();
+		oldcontext = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		state = palloc0(sizeof(BatchState));
+		state->left = count;
+		funcctx->user_fctx = state;
+		MemoryContextSwitchTo(oldcontext);
 	}
 
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = store;
-	rsinfo->setDesc = tupdesc;
-	return (Datum) 0;
+	funcctx = SRF_PERCALL_SETUP();
+	state = (BatchState *) funcctx->user_fctx;
+
+	if (state->run_left == 0)
+	{
+		if (state->left == 0)
+			SRF_RETURN_DONE(funcctx);
+		state->run_left = snowflake_mint((int) Min(state->left, PG_INT32_MAX),
+										 &state->next_id);
+		state->left -= state->run_left;
+	}
+	state->run_left--;
+	SRF_RETURN_NEXT(funcctx, Int64GetDatum(state->next_id++));
 }
 
 Datum

@@ -29,7 +29,7 @@
 
 PG_MODULE_MAGIC;
 
-int			snowflake_worker_slots = 4;
+int			snowflake_worker_slots = 8;
 int			snowflake_first_worker_id = -1;
 char	   *snowflake_epoch = NULL;
 int			snowflake_worker_bits = 10;
@@ -131,7 +131,7 @@ define_gucs(void)
 							"Sequence slots, and so worker IDs, this server holds.",
 							"Each slot mints up to 2^sequence_bits IDs per millisecond.",
 							&snowflake_worker_slots,
-							4, 1, 1024,
+							8, 1, 1024,
 							fixed, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("snowflake.worker_id",

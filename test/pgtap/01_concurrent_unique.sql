@@ -25,7 +25,7 @@ SELECT pg_advisory_lock(4242) \g /dev/null
 -- Connect back to this server through its own socket, and start minting.
 DO $$
 BEGIN
-	FOR s IN 1 .. 8 LOOP
+	FOR s IN 1 .. 16 LOOP
 		PERFORM dblink_connect('c' || s,
 			format('host=%s port=%s dbname=%s user=%s',
 				   split_part(current_setting('unix_socket_directories'), ',', 1),
@@ -36,7 +36,7 @@ BEGIN
 			WITH gate AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(4242))
 			INSERT INTO pgtap_concurrent_ids (session, ord, id)
 			SELECT %s, g, snowflake_nextval()
-			  FROM gate, generate_series(1, 125000) g
+			  FROM gate, generate_series(1, 62500) g
 			$q$, s));
 	END LOOP;
 END
@@ -50,27 +50,27 @@ BEGIN
 	FOR i IN 1 .. 6000 LOOP
 		SELECT count(*) INTO waiting FROM pg_locks
 		 WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted;
-		EXIT WHEN waiting = 8;
+		EXIT WHEN waiting = 16;
 		PERFORM pg_sleep(0.01);
 	END LOOP;
 END
 $$;
 SELECT is((SELECT count(*)::integer FROM pg_locks
 			WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted),
-		  8, 'eight sessions wait at the start gate');
+		  16, 'sixteen sessions wait at the start gate');
 SELECT pg_advisory_unlock(4242) \g /dev/null
 
 -- Wait for all eight, and collect each one's command status.
 CREATE TEMP TABLE pgtap_concurrent_status AS
 SELECT s, r.status
-  FROM generate_series(1, 8) s,
+  FROM generate_series(1, 16) s,
 	   LATERAL dblink_get_result('c' || s) AS r(status text);
-SELECT dblink_disconnect('c' || s) FROM generate_series(1, 8) s \g /dev/null
+SELECT dblink_disconnect('c' || s) FROM generate_series(1, 16) s \g /dev/null
 
 SELECT results_eq(
 	'SELECT s, status FROM pgtap_concurrent_status ORDER BY s',
-	'SELECT s, ''INSERT 0 125000''::text FROM generate_series(1, 8) s',
-	'each session inserted 125,000 IDs');
+	'SELECT s, ''INSERT 0 62500''::text FROM generate_series(1, 16) s',
+	'each session inserted 62,500 IDs');
 
 SELECT is((SELECT count(*) FROM pgtap_concurrent_ids), 1000000::bigint,
 		  '1,000,000 IDs minted');

@@ -136,7 +136,7 @@ my @bad = (
 		conf => "snowflake.worker_bits = 20\n"
 		  . "snowflake.sequence_bits = 22\n"
 		  . "snowflake.worker_id = 1048575\n",
-		log => qr/FATAL:.*worker IDs 1048575 to 1048578 do not fit in 20 worker bits/,
+		log => qr/FATAL:.*worker IDs 1048575 to 1048582 do not fit in 20 worker bits/,
 	},
 	{
 		name => 'a region without region bits',

@@ -125,7 +125,7 @@ set_clock($node, '+10');    # 10 s back again
 my $refusals_before = status_value($node, 'sum(refusals_clock)');
 my ($state, $msg, $count) = split /\|/,
   $s->query_safe(
-	q{CREATE TEMP TABLE borrowed AS SELECT * FROM mint_until_error(20000);
+	q{CREATE TEMP TABLE borrowed AS SELECT * FROM mint_until_error(40000);
 	  INSERT INTO ids (run, client, id)
 		SELECT 3, 0, b FROM borrowed, unnest(minted) WITH ORDINALITY AS u(b, o)
 		ORDER BY o;
@@ -148,8 +148,10 @@ is( $s->query_safe(
 	'0',
 	'every borrowed ID has that timestamp and is above the last ID minted');
 # The session borrows what is left of its slot in that millisecond, then the
-# slots above it (worker IDs are 0..3, one per slot), whole.
-is($count, (4095 - $last_seq) + 4096 * (3 - $last_worker),
+# slots above it (worker IDs are 0 to slots - 1, one per slot), whole.
+my $top_worker =
+  $node->safe_psql('postgres', 'SELECT max(worker_id) FROM snowflake_status');
+is($count, (4095 - $last_seq) + 4096 * ($top_worker - $last_worker),
 	'it used every sequence number left in that millisecond, and no more');
 is( $s->query_safe(
 		"SELECT bool_and(max_seq = 4095) FROM (

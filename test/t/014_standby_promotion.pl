@@ -2,7 +2,7 @@
 # Copyright (c) the snowflake authors
 #
 # A streaming standby refuses to mint (SF004).  The primary's clock runs 5 s
-# ahead of the standby's, and both servers hold the same worker IDs (0..3),
+# ahead of the standby's, and both servers hold the same worker IDs (0..7),
 # so after a failover only the replicated durable high-water mark keeps the
 # promoted standby from minting the primary's IDs again: it refuses (SF001,
 # behind the mark) until its own clock passes the mark, then mints above
