@@ -74,9 +74,7 @@ cpu_has_invariant_tsc(void)
 static void
 calibrate_tsc(uint64 tsc)
 {
-	struct timespec raw;
 	int64		ns;
-
 	uint64		shared_rate;
 
 	if (tsc_usable == 0)
@@ -91,8 +89,7 @@ calibrate_tsc(uint64 tsc)
 		return;
 	}
 
-	clock_gettime(CLOCK_MONOTONIC_RAW, &raw);
-	ns = (int64) raw.tv_sec * 1000000000 + raw.tv_nsec;
+	ns = snowflake_clock_ns(CLOCK_MONOTONIC_RAW);
 	if (calibration_ns < 0 || tsc < calibration_tsc)
 	{
 		calibration_tsc = tsc;
@@ -156,25 +153,14 @@ snowflake_clock_read(void)
 	return ms;
 }
 
-static int64
-monotonic_ms(void)
+/* Nanoseconds of a clock; not on the minting path. */
+int64
+snowflake_clock_ns(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-count_wait(SnowflakeSlot *home, SnowflakeCause cause)
-{
-	pg_atomic_fetch_add_u64(&home->d.waits[cause], 1);
-}
-
-static void
-count_refusal(SnowflakeSlot *home, SnowflakeCause cause)
-{
-	pg_atomic_fetch_add_u64(&home->d.refusals[cause], 1);
+	clock_gettime(clock, &ts);
+	return (int64) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /*
@@ -217,7 +203,7 @@ snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms, bool may_borrow,
 	behind = floor_ms - now;
 	if (behind <= limit)
 	{
-		count_wait(home, SNOWFLAKE_CAUSE_CLOCK);
+		snowflake_count_wait(home, SNOWFLAKE_CAUSE_CLOCK);
 		while (now < floor_ms)
 		{
 			CHECK_FOR_INTERRUPTS();
@@ -231,7 +217,7 @@ snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms, bool may_borrow,
 		behind = floor_ms - now;
 	}
 
-	count_refusal(home, SNOWFLAKE_CAUSE_CLOCK);
+	snowflake_count_refusal(home, SNOWFLAKE_CAUSE_CLOCK);
 	if (after_start)
 		ereport(ERROR,
 				(errcode(ERRCODE_SNOWFLAKE_CLOCK_REGRESSION),
@@ -298,7 +284,7 @@ snowflake_await_mark(SnowflakeSlot *home, int64 ms)
 
 		if (mismatch)
 		{
-			count_refusal(home, SNOWFLAKE_CAUSE_OTHER);
+			snowflake_count_refusal(home, SNOWFLAKE_CAUSE_OTHER);
 			ereport(ERROR,
 					(errcode(ERRCODE_SNOWFLAKE_LAYOUT_CHANGED),
 					 errmsg("cannot mint a snowflake ID: the configured layout differs from the layout recorded when this server first minted"),
@@ -307,7 +293,7 @@ snowflake_await_mark(SnowflakeSlot *home, int64 ms)
 		}
 		if (RecoveryInProgress())
 		{
-			count_refusal(home, SNOWFLAKE_CAUSE_OTHER);
+			snowflake_count_refusal(home, SNOWFLAKE_CAUSE_OTHER);
 			ereport(ERROR,
 					(errcode(ERRCODE_SNOWFLAKE_STANDBY),
 					 errmsg("cannot mint a snowflake ID on a standby"),
@@ -315,15 +301,15 @@ snowflake_await_mark(SnowflakeSlot *home, int64 ms)
 					 errhint("Mint on the primary.")));
 		}
 
-		now = monotonic_ms();
+		now = snowflake_clock_ns(CLOCK_MONOTONIC) / 1000000;
 		if (started < 0)
 		{
 			started = now;
-			count_wait(home, SNOWFLAKE_CAUSE_MARK);
+			snowflake_count_wait(home, SNOWFLAKE_CAUSE_MARK);
 		}
 		else if (now - started > limit)
 		{
-			count_refusal(home, SNOWFLAKE_CAUSE_MARK);
+			snowflake_count_refusal(home, SNOWFLAKE_CAUSE_MARK);
 			ereport(ERROR,
 					(errcode(ERRCODE_SNOWFLAKE_HIGH_WATER),
 					 errmsg("cannot mint a snowflake ID: the durable high-water mark is not advancing"),

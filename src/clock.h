@@ -9,6 +9,8 @@
 #ifndef SNOWFLAKE_CLOCK_H
 #define SNOWFLAKE_CLOCK_H
 
+#include <time.h>
+
 #include "snowflake.h"
 
 /*
@@ -26,6 +28,7 @@ typedef struct SnowflakeClockCache
 
 extern SnowflakeClockCache snowflake_clock_cache;
 extern int64 snowflake_clock_read(void);
+extern int64 snowflake_clock_ns(clockid_t clock);
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <x86intrin.h>

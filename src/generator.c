@@ -221,16 +221,6 @@ slot_take(SnowflakeSlotData *s, int64 target, int want, int64 *ms,
 	}
 }
 
-static inline void
-raise_floor(SnowflakeShared *sh, int64 ms)
-{
-	uint64		cur = pg_atomic_read_u64(&sh->max_ms);
-
-	while ((int64) cur < ms &&
-		   !pg_atomic_compare_exchange_u64(&sh->max_ms, &cur, (uint64) ms))
-		;
-}
-
 static void
 refuse_time_range(int64 now)
 {
@@ -296,7 +286,7 @@ snowflake_mint(int want, int64 *first_id)
 										   !borrow_spent, &borrowed);
 		if (unlikely((uint64) now > (uint64) layout->max_units))
 		{
-			pg_atomic_fetch_add_u64(&sh->slots[home_slot].d.refusals[SNOWFLAKE_CAUSE_OTHER], 1);
+			snowflake_count_refusal(&sh->slots[home_slot], SNOWFLAKE_CAUSE_OTHER);
 			refuse_time_range(now);
 		}
 
@@ -339,7 +329,7 @@ snowflake_mint(int want, int64 *first_id)
 				session_last_ms = ms;
 				session_last_slot = k;
 				if (ms > floor_ms)
-					raise_floor(sh, ms);
+					snowflake_atomic_raise_u64(&sh->max_ms, (uint64) ms);
 				*first_id = snowflake_compose(layout, ms, s->worker_id, seq);
 				return n;
 			}
@@ -347,7 +337,7 @@ snowflake_mint(int want, int64 *first_id)
 
 		if (unlikely(!any_worker))
 		{
-			pg_atomic_fetch_add_u64(&sh->slots[home_slot].d.refusals[SNOWFLAKE_CAUSE_OTHER], 1);
+			snowflake_count_refusal(&sh->slots[home_slot], SNOWFLAKE_CAUSE_OTHER);
 			ereport(ERROR,
 					(errcode(ERRCODE_SNOWFLAKE_NO_WORKER_ID),
 					 errmsg("cannot mint a snowflake ID: no worker ID is assigned to this server"),

@@ -107,6 +107,29 @@ typedef struct SnowflakeShared
 
 extern SnowflakeShared *snowflake_shared;
 
+/* Raise an atomic to at least "value"; it never goes down. */
+static inline void
+snowflake_atomic_raise_u64(pg_atomic_uint64 *var, uint64 value)
+{
+	uint64		cur = pg_atomic_read_u64(var);
+
+	while (cur < value && !pg_atomic_compare_exchange_u64(var, &cur, value))
+		;
+}
+
+/* Count a wait or refusal of a session whose home is "home". */
+static inline void
+snowflake_count_wait(SnowflakeSlot *home, SnowflakeCause cause)
+{
+	pg_atomic_fetch_add_u64(&home->d.waits[cause], 1);
+}
+
+static inline void
+snowflake_count_refusal(SnowflakeSlot *home, SnowflakeCause cause)
+{
+	pg_atomic_fetch_add_u64(&home->d.refusals[cause], 1);
+}
+
 extern Size snowflake_shmem_size(void);
 extern void snowflake_shmem_init(void);
 

@@ -63,15 +63,6 @@ static int64 last_mono_ns = -1;
 static bool mark_loaded = false;
 #define STATE_TABLE "snowflake_state.server_state"
 
-static int64
-read_ns(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (int64) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* A description of the cluster layout that does not depend on formatting. */
 void
 snowflake_describe_layout(char *buf, size_t len)
@@ -117,34 +108,25 @@ set_problem(const char *problem)
 	SpinLockRelease(&sh->guard_mutex);
 }
 
-/*
- * Repeat the start-up warning once a day on a server that runs into the last
- * year of its layout's time field.
- */
+/* Repeat the start-up warning of a running-out time field once a day. */
 static void
-warn_if_time_runs_out(int64 mono_ns)
+warn_daily_if_time_runs_out(int64 mono_ns)
 {
 	static int64 last_warned_ns = -1;
-	TimestampTz ends = snowflake_layout_ends_at(&snowflake_cluster_layout);
 
 	if (last_warned_ns >= 0 &&
 		mono_ns - last_warned_ns < INT64CONST(86400) * 1000000000)
 		return;
-	if (ends - GetCurrentTimestamp() >= INT64CONST(365) * USECS_PER_DAY)
-		return;
-	last_warned_ns = mono_ns;
-	ereport(WARNING,
-			(errmsg("snowflake: the time field of the ID layout runs out at %s",
-					snowflake_ts_text(ends)),
-			 errhint("Plan a migration to a layout with a later epoch or more time bits.")));
+	if (snowflake_warn_if_time_runs_out())
+		last_warned_ns = mono_ns;
 }
 
 void
 snowflake_guard_watch_clock(void)
 {
 	SnowflakeShared *sh = snowflake_shared;
-	int64		wall = read_ns(CLOCK_REALTIME);
-	int64		mono = read_ns(CLOCK_MONOTONIC);
+	int64		wall = snowflake_clock_ns(CLOCK_REALTIME);
+	int64		mono = snowflake_clock_ns(CLOCK_MONOTONIC);
 	int64		now_ms;
 	SnowflakeClockState state;
 
@@ -157,13 +139,9 @@ snowflake_guard_watch_clock(void)
 
 		if (step_ns <= -threshold_ns)
 		{
-			uint64		back_ms = (uint64) ((-step_ns) / 1000000);
-			uint64		max = pg_atomic_read_u64(&sh->max_regression_ms);
-
 			pg_atomic_fetch_add_u64(&sh->clock_steps_back, 1);
-			while (max < back_ms &&
-				   !pg_atomic_compare_exchange_u64(&sh->max_regression_ms, &max, back_ms))
-				;
+			snowflake_atomic_raise_u64(&sh->max_regression_ms,
+									   (uint64) ((-step_ns) / 1000000));
 			ereport(LOG,
 					(errmsg("snowflake: the wall clock stepped back by " INT64_FORMAT ".%03d ms",
 							(-step_ns) / 1000000, (int) (((-step_ns) / 1000) % 1000))));
@@ -180,7 +158,7 @@ snowflake_guard_watch_clock(void)
 	last_mono_ns = mono;
 
 	now_ms = wall / 1000000 - snowflake_cluster_layout.epoch_ms;
-	warn_if_time_runs_out(mono);
+	warn_daily_if_time_runs_out(mono);
 	state = now_ms < (int64) pg_atomic_read_u64(&sh->max_ms) ?
 		SNOWFLAKE_CLOCK_BEHIND : SNOWFLAKE_CLOCK_OK;
 	SpinLockAcquire(&sh->guard_mutex);
@@ -335,11 +313,7 @@ snowflake_guard_keep_mark(void)
 			ok = load_mark(&stored);
 			if (ok)
 			{
-				uint64		floor = pg_atomic_read_u64(&sh->max_ms);
-
-				while (floor < (uint64) stored &&
-					   !pg_atomic_compare_exchange_u64(&sh->max_ms, &floor, (uint64) stored))
-					;
+				snowflake_atomic_raise_u64(&sh->max_ms, (uint64) stored);
 				pg_atomic_write_u64(&sh->resume_after_ms, (uint64) stored);
 				new_mark = Max(new_mark, stored);
 				if (stored > 0)

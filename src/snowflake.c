@@ -290,22 +290,24 @@ snowflake_require_valid_layout(void)
 }
 
 /*
- * Warn from a year ahead that the time field runs out.  Minting refuses
- * once it has; the server still starts.
+ * Warn from a year ahead that the time field runs out; true if it warned.
+ * Minting refuses once it has run out; the server still starts.
  */
-static void
-warn_if_time_runs_out(void)
+bool
+snowflake_warn_if_time_runs_out(void)
 {
 	TimestampTz ends = snowflake_layout_ends_at(&snowflake_cluster_layout);
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (ends - now < INT64CONST(365) * USECS_PER_DAY)
-		ereport(WARNING,
-				(errmsg("snowflake: the time field of the ID layout runs out at %s",
-						snowflake_ts_text(ends)),
-				 errdetail("After that instant no ID can be minted without overflowing %d time bits.",
-						   snowflake_cluster_layout.time_bits),
-				 errhint("Plan a migration to a layout with a later epoch or more time bits.")));
+	if (ends - now >= INT64CONST(365) * USECS_PER_DAY)
+		return false;
+	ereport(WARNING,
+			(errmsg("snowflake: the time field of the ID layout runs out at %s",
+					snowflake_ts_text(ends)),
+			 errdetail("After that instant no ID can be minted without overflowing %d time bits.",
+					   snowflake_cluster_layout.time_bits),
+			 errhint("Plan a migration to a layout with a later epoch or more time bits.")));
+	return true;
 }
 
 #if PG_VERSION_NUM >= 150000
@@ -340,7 +342,7 @@ _PG_init(void)
 	snowflake_check_worker_id_config();
 
 	snowflake_preloaded = true;
-	warn_if_time_runs_out();
+	(void) snowflake_warn_if_time_runs_out();
 
 #if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;

@@ -46,5 +46,6 @@ extern bool snowflake_preloaded;
 extern void snowflake_require_preload(void);
 extern void snowflake_require_valid_layout(void);
 extern void snowflake_register_worker(void);
+extern bool snowflake_warn_if_time_runs_out(void);
 
 #endif							/* SNOWFLAKE_H */
