@@ -3,19 +3,22 @@
 MODULE_big = snowflake
 OBJS = \
 	src/clock.o \
+	src/coordinator.o \
 	src/functions.o \
 	src/generator.o \
 	src/guard.o \
 	src/layout.o \
+	src/lease.o \
 	src/snowflake.o \
-	src/worker.o \
-	src/worker_ids.o
+	src/worker.o
 PGFILEDESC = "snowflake - Snowflake-style 64-bit IDs"
 
 EXTENSION = snowflake
 DATA = sql/snowflake--1.0.sql
 
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
+# libpq, for a coordinator on another server (snowflake.coordinator)
+SHLIB_LINK_INTERNAL = $(libpq)
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers
 

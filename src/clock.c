@@ -50,7 +50,7 @@
 #include <cpuid.h>
 #endif
 
-SnowflakeClockCache snowflake_clock_cache = {0, 0, 0};
+SnowflakeClockCache snowflake_clock_cache = {0, 0, 0, 0};
 
 #ifdef SNOWFLAKE_HAVE_TSC
 #define CALIBRATION_NS	INT64CONST(5000000)
@@ -133,6 +133,8 @@ snowflake_clock_read(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ms = (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
 		snowflake_cluster_layout.epoch_ms;
+	/* fencing deadlines are on the monotonic clock (lease.c) */
+	snowflake_clock_cache.mono_ms = snowflake_clock_ns(CLOCK_MONOTONIC) / 1000000;
 
 #ifdef SNOWFLAKE_HAVE_TSC
 	if (tsc_per_ns == 0.0)
@@ -238,6 +240,18 @@ snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms, bool may_borrow,
 	return now;					/* keep compiler quiet */
 }
 
+/* Refuse to mint because the server is in recovery. */
+void
+snowflake_refuse_standby(SnowflakeSlot *home)
+{
+	snowflake_count_refusal(home, SNOWFLAKE_CAUSE_OTHER);
+	ereport(ERROR,
+			(errcode(ERRCODE_SNOWFLAKE_STANDBY),
+			 errmsg("cannot mint a snowflake ID on a standby"),
+			 errdetail("A server in recovery holds no worker ID lease; after promotion it leases worker IDs of its own and mints above the high-water mark it replicated."),
+			 errhint("Mint on the primary.")));
+}
+
 static void
 wake_guard_worker(SnowflakeShared *sh)
 {
@@ -292,14 +306,7 @@ snowflake_await_mark(SnowflakeSlot *home, int64 ms)
 					 errhint("Restore the recorded layout settings (snowflake.epoch, snowflake.worker_bits, snowflake.sequence_bits, snowflake.region_bits) and restart. Changing the layout of minted IDs is a migration.")));
 		}
 		if (RecoveryInProgress())
-		{
-			snowflake_count_refusal(home, SNOWFLAKE_CAUSE_OTHER);
-			ereport(ERROR,
-					(errcode(ERRCODE_SNOWFLAKE_STANDBY),
-					 errmsg("cannot mint a snowflake ID on a standby"),
-					 errdetail("A server in recovery mints nothing; after promotion it mints above the high-water mark it replicated."),
-					 errhint("Mint on the primary.")));
-		}
+			snowflake_refuse_standby(home);
 
 		now = snowflake_clock_ns(CLOCK_MONOTONIC) / 1000000;
 		if (started < 0)

@@ -13,8 +13,10 @@
  */
 #include "postgres.h"
 
+#include "clock.h"
 #include "generator.h"
 #include "layout.h"
+#include "lease.h"
 #include "snowflake.h"
 
 #include "access/htup_details.h"
@@ -542,11 +544,15 @@ snowflake_status(PG_FUNCTION_ARGS)
 	uint64		seq_max = (UINT64CONST(1) << snowflake_cluster_layout.sequence_bits) - 1;
 	int64		mark;
 	SnowflakeClockState clock_state;
+	TimestampTz wall_now;
+	int64		mono_now;
 	int			i;
 
 	snowflake_require_preload();
 	sh = snowflake_shared;
 	InitMaterializedSRF(fcinfo, 0);
+	wall_now = GetCurrentTimestamp();
+	mono_now = snowflake_clock_ns(CLOCK_MONOTONIC) / 1000000;
 
 	mark = (int64) pg_atomic_read_u64(&sh->hwm_ms);
 	SpinLockAcquire(&sh->guard_mutex);
@@ -560,20 +566,38 @@ snowflake_status(PG_FUNCTION_ARGS)
 		bool		nulls[STATUS_COLS];
 		uint64		state = pg_atomic_read_u64(&s->state);
 		uint64		issued = pg_atomic_read_u64(&s->ids_before);
+		SnowflakeLeaseInfo lease;
+		uint64		deadline;
 		int			c = 0;
 
 		memset(nulls, 0, sizeof(nulls));
 		if (state != SNOWFLAKE_SLOT_EMPTY)
 			issued += (state & seq_max) + 1;
 
+		SpinLockAcquire(&sh->lease_mutex);
+		lease = *snowflake_lease_info(i);
+		SpinLockRelease(&sh->lease_mutex);
+		deadline = pg_atomic_read_u64(&s->deadline_ms);
+
 		values[c++] = Int32GetDatum(i);
-		if (s->worker_id < 0)
+		if (lease.worker_id < 0)
 			nulls[c++] = true;
 		else
-			values[c++] = Int32GetDatum(s->worker_id);
-		values[c++] = CStringGetTextDatum(s->worker_id < 0 ? "none" : "configured");
-		nulls[c++] = true;		/* lease_expires_at */
-		nulls[c++] = true;		/* fencing_deadline */
+			values[c++] = Int32GetDatum(lease.worker_id);
+		/* a lease the keeper still shows as held may have just run out */
+		if (lease.state == SNOWFLAKE_LEASE_HELD && deadline != 0 &&
+			(uint64) mono_now >= deadline)
+			lease.state = SNOWFLAKE_LEASE_EXPIRED;
+		values[c++] = CStringGetTextDatum(snowflake_lease_state_name(lease.state));
+		if (lease.expires_at == 0)
+			nulls[c++] = true;
+		else
+			values[c++] = TimestampTzGetDatum(lease.expires_at);
+		if (deadline == 0)
+			nulls[c++] = true;
+		else
+			values[c++] = TimestampTzGetDatum(wall_now +
+											  ((int64) deadline - mono_now) * 1000);
 		if (state == SNOWFLAKE_SLOT_EMPTY)
 			nulls[c++] = true;
 		else

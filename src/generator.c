@@ -38,7 +38,7 @@
 #include "clock.h"
 #include "generator.h"
 #include "snowflake.h"
-#include "worker_ids.h"
+#include "lease.h"
 
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -51,12 +51,14 @@ SnowflakeShared *snowflake_shared = NULL;
 static int	home_slot = -1;
 static int	session_last_slot = -1;
 static int64 session_last_ms = -1;
+static int32 session_last_worker = -1;
 
 Size
 snowflake_shmem_size(void)
 {
-	return add_size(offsetof(SnowflakeShared, slots),
-					mul_size(snowflake_worker_slots, sizeof(SnowflakeSlot)));
+	return add_size(add_size(offsetof(SnowflakeShared, slots),
+							 mul_size(snowflake_worker_slots, sizeof(SnowflakeSlot))),
+					mul_size(snowflake_worker_slots, sizeof(SnowflakeLeaseInfo)));
 }
 
 /* Caller: shmem_startup_hook.  Runs again after every crash restart. */
@@ -84,6 +86,9 @@ snowflake_shmem_init(void)
 		pg_atomic_init_u64(&sh->max_regression_ms, 0);
 		SpinLockInit(&sh->guard_mutex);
 		sh->clock_state = SNOWFLAKE_CLOCK_UNKNOWN;
+		SpinLockInit(&sh->lease_mutex);
+		sh->lease_round_done = false;
+		sh->lease_error[0] = '\0';
 		pg_atomic_init_u64(&sh->tsc_ticks_per_ms, 0);
 		sh->nslots = snowflake_worker_slots;
 		for (i = 0; i < sh->nslots; i++)
@@ -91,6 +96,8 @@ snowflake_shmem_init(void)
 			SnowflakeSlotData *s = &sh->slots[i].d;
 
 			pg_atomic_init_u64(&s->state, SNOWFLAKE_SLOT_EMPTY);
+			pg_atomic_init_u64(&s->deadline_ms, 0);
+			pg_atomic_init_u32(&s->binding, 0);
 			pg_atomic_init_u64(&s->ids_before, 0);
 			pg_atomic_init_u64(&s->ms_saturated, 0);
 			pg_atomic_init_u64(&s->last_saturated_ms, SNOWFLAKE_SLOT_EMPTY);
@@ -101,8 +108,9 @@ snowflake_shmem_init(void)
 			}
 			pg_atomic_init_u32(&s->sessions, 0);
 			s->worker_id = -1;
+			snowflake_lease_info(i)->state = SNOWFLAKE_LEASE_STARTING;
+			snowflake_lease_info(i)->worker_id = -1;
 		}
-		snowflake_assign_worker_ids(sh);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -265,12 +273,15 @@ snowflake_mint(int want, int64 *first_id)
 	for (;;)
 	{
 		int64		now = snowflake_clock_ms();
+		int64		mono;
 		int64		mark;
 		int64		floor_ms;
 		int64		target;
-		int			k;
-		bool		any_worker = false;
+		int			start;
+		int			i;
+		bool		any_lease = false;
 		bool		borrowed = false;
+		bool		rebound = false;
 		int64		past_mark = -1;
 
 		/*
@@ -289,17 +300,19 @@ snowflake_mint(int want, int64 *first_id)
 			snowflake_count_refusal(&sh->slots[home_slot], SNOWFLAKE_CAUSE_OTHER);
 			refuse_time_range(now);
 		}
+		/* read with the wall clock above, at most a millisecond ago */
+		mono = snowflake_clock_cache.mono_ms;
 
 		if (now > session_last_ms)
 		{
 			target = now;
-			k = home_slot;
+			start = home_slot;
 		}
 		else
 		{
-			/* same millisecond as our last ID: stay at or above its slot */
+			/* same millisecond as our last ID: only IDs above it */
 			target = session_last_ms;
-			k = session_last_slot;
+			start = session_last_slot;
 		}
 		if (unlikely(target >= mark))
 		{
@@ -307,19 +320,41 @@ snowflake_mint(int want, int64 *first_id)
 			continue;
 		}
 
-		for (; k < sh->nslots; k++)
+		for (i = 0; i < sh->nslots; i++)
 		{
+			int			k = (start + i) % sh->nslots;
 			SnowflakeSlotData *s = &sh->slots[k].d;
+			uint32		binding;
+			uint64		deadline;
+			int32		worker_id;
 			int64		ms;
 			int32		seq;
 			int			n;
 
-			if (unlikely(s->worker_id < 0))
+			/* a slot mints only under a lease, before its fencing deadline */
+			binding = pg_atomic_read_u32(&s->binding);
+			if (unlikely(binding & 1))
 				continue;
-			any_worker = true;
+			pg_read_barrier();
+			deadline = pg_atomic_read_u64(&s->deadline_ms);
+			if (unlikely((uint64) mono >= deadline))
+				continue;
+			worker_id = s->worker_id;
+			any_lease = true;
+
+			/* within our last millisecond, a lower worker ID would go back */
+			if (target == session_last_ms && worker_id < session_last_worker)
+				continue;
+
 			n = slot_take(s, target, want, &ms, &seq);
 			if (n > 0)
 			{
+				/* re-bound while we took them: the numbers go unused */
+				if (unlikely(pg_atomic_read_u32(&s->binding) != binding))
+				{
+					rebound = true;
+					break;
+				}
 				/* a slot already past the mark: its numbers go unused */
 				if (unlikely(ms >= mark))
 				{
@@ -328,20 +363,21 @@ snowflake_mint(int want, int64 *first_id)
 				}
 				session_last_ms = ms;
 				session_last_slot = k;
+				session_last_worker = worker_id;
 				if (ms > floor_ms)
 					snowflake_atomic_raise_u64(&sh->max_ms, (uint64) ms);
-				*first_id = snowflake_compose(layout, ms, s->worker_id, seq);
+				*first_id = snowflake_compose(layout, ms, worker_id, seq);
 				return n;
 			}
 		}
 
-		if (unlikely(!any_worker))
+		if (unlikely(rebound))
+			continue;
+		if (unlikely(!any_lease))
 		{
-			snowflake_count_refusal(&sh->slots[home_slot], SNOWFLAKE_CAUSE_OTHER);
-			ereport(ERROR,
-					(errcode(ERRCODE_SNOWFLAKE_NO_WORKER_ID),
-					 errmsg("cannot mint a snowflake ID: no worker ID is assigned to this server"),
-					 errhint("Check snowflake.worker_id and snowflake.worker_slots.")));
+			/* waits for the first leases after a start, or refuses */
+			snowflake_lease_await(&sh->slots[home_slot]);
+			continue;
 		}
 
 		if (past_mark >= 0)
@@ -349,6 +385,6 @@ snowflake_mint(int want, int64 *first_id)
 		else if (borrowed)
 			borrow_spent = true;	/* the last millisecond is used up */
 		else
-			snowflake_clock_next_ms(target);	/* every slot from here up is spent */
+			snowflake_clock_next_ms(target);	/* every usable slot is spent */
 	}
 }

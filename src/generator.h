@@ -13,6 +13,7 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/spin.h"
+#include "utils/timestamp.h"
 
 /* A slot's state before it has minted anything. */
 #define SNOWFLAKE_SLOT_EMPTY	PG_UINT64_MAX
@@ -33,6 +34,18 @@ typedef struct SnowflakeSlotData
 	 * SNOWFLAKE_SLOT_EMPTY.  Changed only by compare-and-swap.
 	 */
 	pg_atomic_uint64 state;
+
+	/*
+	 * The slot's fencing deadline, in milliseconds of CLOCK_MONOTONIC: the
+	 * slot mints only while the clock reads below it.  0: no lease.  Written
+	 * by the lease keeper only (lease.c).
+	 */
+	pg_atomic_uint64 deadline_ms;
+	/* odd while the lease keeper re-binds the slot to a worker ID */
+	pg_atomic_uint32 binding;
+	/* whole worker field (region bits included), or -1; see lease.c */
+	int32		worker_id;
+
 	/* IDs minted in milliseconds before the one in state */
 	pg_atomic_uint64 ids_before;
 	/* milliseconds in which this slot ran out of sequence numbers */
@@ -43,8 +56,6 @@ typedef struct SnowflakeSlotData
 	pg_atomic_uint64 refusals[SNOWFLAKE_N_CAUSES];
 	/* sessions whose home this slot is */
 	pg_atomic_uint32 sessions;
-	/* whole worker field (region bits included), or -1; see worker_ids.c */
-	int32		worker_id;
 } SnowflakeSlotData;
 
 /* Each slot gets cache lines of its own, so slots never share a line. */
@@ -56,6 +67,33 @@ typedef union SnowflakeSlot
 
 StaticAssertDecl(sizeof(SnowflakeSlotData) <= 2 * PG_CACHE_LINE_SIZE,
 				 "snowflake slot must fit two cache lines");
+
+/* Where a slot's lease stands, for snowflake_status() and refusals. */
+typedef enum SnowflakeLeaseState
+{
+	SNOWFLAKE_LEASE_STARTING,	/* the lease keeper has not tried yet */
+	SNOWFLAKE_LEASE_HELD,
+	SNOWFLAKE_LEASE_EXPIRED,	/* past its fencing deadline, not renewed */
+	SNOWFLAKE_LEASE_LOST,		/* another server took the worker ID */
+	SNOWFLAKE_LEASE_HELD_ELSEWHERE, /* pinned worker ID held by another server */
+	SNOWFLAKE_LEASE_WAITING,	/* leased; the clock has not passed the
+								 * previous holder's last timestamp */
+	SNOWFLAKE_LEASE_STANDBY,	/* server in recovery: no lease */
+	SNOWFLAKE_LEASE_NONE		/* could not lease (see lease_error) */
+} SnowflakeLeaseState;
+
+/* A slot's lease as the lease keeper last saw it; under lease_mutex. */
+typedef struct SnowflakeLeaseInfo
+{
+	SnowflakeLeaseState state;
+	int32		worker_id;		/* held, lost, or wanted (pinned); or -1 */
+	int64		fencing_token;
+	TimestampTz expires_at;		/* the coordinator's expiry; 0 = none */
+	TimestampTz renewed_at;		/* wall clock when the last renewal that
+								 * succeeded was sent; 0 = none */
+	int64		floor_ms;		/* waiting: mint only above this ms */
+	char		holder[256];	/* held elsewhere: who holds it */
+} SnowflakeLeaseInfo;
 
 /* What the guard worker last saw of the wall clock. */
 typedef enum SnowflakeClockState
@@ -97,6 +135,14 @@ typedef struct SnowflakeShared
 	char		mark_problem[256];	/* why the mark is not advancing, or "" */
 	Latch	   *worker_latch;	/* guard worker's latch, NULL if not running */
 
+	/*
+	 * Lease keeper state (lease.c), under lease_mutex; the per-slot part
+	 * follows the slots, see snowflake_lease_info().
+	 */
+	slock_t		lease_mutex;
+	bool		lease_round_done;	/* first attempt since start finished */
+	char		lease_error[256];	/* last coordinator problem, or "" */
+
 	/* TSC ticks per millisecond, measured once (clock.c); 0 = not yet */
 	pg_atomic_uint64 tsc_ticks_per_ms;
 
@@ -128,6 +174,16 @@ static inline void
 snowflake_count_refusal(SnowflakeSlot *home, SnowflakeCause cause)
 {
 	pg_atomic_fetch_add_u64(&home->d.refusals[cause], 1);
+}
+
+/* The lease information of slot i; it follows the slots in shared memory. */
+static inline SnowflakeLeaseInfo *
+snowflake_lease_info(int i)
+{
+	SnowflakeLeaseInfo *first = (SnowflakeLeaseInfo *)
+	(void *) &snowflake_shared->slots[snowflake_shared->nslots];
+
+	return &first[i];
 }
 
 extern Size snowflake_shmem_size(void);

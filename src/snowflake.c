@@ -16,7 +16,7 @@
 #include "generator.h"
 #include "layout.h"
 #include "snowflake.h"
-#include "worker_ids.h"
+#include "lease.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -41,6 +41,10 @@ int			snowflake_max_batch = 1000000;
 bool		snowflake_clock_borrow = false;
 int			snowflake_high_water_horizon = 1000;
 char	   *snowflake_database = NULL;
+char	   *snowflake_coordinator = NULL;
+int			snowflake_lease_ttl = 30000;
+int			snowflake_lease_renew_interval = 10000;
+int			snowflake_fencing_margin = 5000;
 
 bool		snowflake_preloaded = false;
 
@@ -135,8 +139,8 @@ define_gucs(void)
 							fixed, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("snowflake.worker_id",
-							"Worker ID of the first slot; the others take the next IDs.",
-							"-1 starts at worker ID 0. In a fleet, give each server its own range.",
+							"Worker ID the first slot leases; the others lease the next IDs.",
+							"-1 leases free worker IDs automatically.",
 							&snowflake_first_worker_id,
 							-1, -1, (1 << 20) - 1,
 							fixed, 0,
@@ -212,6 +216,35 @@ define_gucs(void)
 							   "postgres",
 							   fixed, 0,
 							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("snowflake.coordinator",
+							   "Connection string of the coordinator that leases worker IDs to a fleet.",
+							   "Empty: the coordination table lives in snowflake.database of this server.",
+							   &snowflake_coordinator,
+							   "",
+							   fixed, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("snowflake.lease_ttl",
+							"How long a worker ID lease lasts unless renewed.",
+							NULL,
+							&snowflake_lease_ttl,
+							30000, 1000, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("snowflake.lease_renew_interval",
+							"How often worker ID leases are renewed.",
+							"Keep it below snowflake.lease_ttl minus snowflake.fencing_margin.",
+							&snowflake_lease_renew_interval,
+							10000, 100, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("snowflake.fencing_margin",
+							"How long before its lease expires a slot stops minting unless renewed.",
+							"It covers the difference in clock rates between this server and the coordinator.",
+							&snowflake_fencing_margin,
+							5000, 0, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("snowflake");
 }
@@ -353,7 +386,7 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = snowflake_shmem_startup;
 
-	snowflake_register_worker();
+	snowflake_register_workers();
 }
 
 /* Raise the error for a function that needs the preload. */

@@ -1,7 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *		The "snowflake guard" background worker: registration and main loop.
+ *		The background workers: registration and main loops.
+ *
+ * "snowflake guard" watches the clock and keeps the durable high-water
+ * mark (guard.c); "snowflake lease keeper" keeps the worker ID leases
+ * (lease.c).  They are separate so that a slow or absent coordinator never
+ * holds up the high-water mark.
  *
  * One worker per server, started once the server is consistent (so it also
  * runs on a hot standby, where it only watches the clock).  It connects to
@@ -16,6 +21,7 @@
 
 #include "generator.h"
 #include "guard.h"
+#include "lease.h"
 #include "snowflake.h"
 
 #include "miscadmin.h"
@@ -29,8 +35,10 @@
 
 PGDLLEXPORT void snowflake_worker_main(Datum main_arg);
 
-void
-snowflake_register_worker(void)
+PGDLLEXPORT void snowflake_lease_worker_main(Datum main_arg);
+
+static void
+register_worker(const char *name, const char *function)
 {
 	BackgroundWorker worker;
 
@@ -40,10 +48,17 @@ snowflake_register_worker(void)
 	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	worker.bgw_restart_time = 1;
 	strlcpy(worker.bgw_library_name, "snowflake", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "snowflake_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "snowflake guard", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "snowflake guard", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(worker.bgw_name, name, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, name, BGW_MAXLEN);
 	RegisterBackgroundWorker(&worker);
+}
+
+void
+snowflake_register_workers(void)
+{
+	register_worker("snowflake guard", "snowflake_worker_main");
+	register_worker("snowflake lease keeper", "snowflake_lease_worker_main");
 }
 
 static void
@@ -83,6 +98,54 @@ snowflake_worker_main(Datum main_arg)
 
 		snowflake_guard_watch_clock();
 		sleep_ms = snowflake_guard_keep_mark();
+
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 (long) sleep_ms,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * The lease keeper.  SIGTERM (shutdown, or pg_terminate_backend) releases
+ * the leases before the worker exits; the postmaster starts it again after
+ * a second unless the server is shutting down.
+ */
+void
+snowflake_lease_worker_main(Datum main_arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(snowflake_database, NULL, 0);
+	pgstat_report_appname("snowflake lease keeper");
+
+	/* embedded, lease rows are local and must be on disk before use */
+	SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "1s", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "5s", PGC_SUSET, PGC_S_OVERRIDE);
+
+	snowflake_lease_keeper_start();
+
+	for (;;)
+	{
+		int64		sleep_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ShutdownRequestPending)
+		{
+			snowflake_lease_keeper_release();
+			proc_exit(1);
+		}
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		sleep_ms = snowflake_lease_keeper_tick();
 
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

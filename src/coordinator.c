@@ -1,0 +1,365 @@
+/*-------------------------------------------------------------------------
+ *
+ * coordinator.c
+ *		Running statements against the coordination table.
+ *
+ * Embedded (snowflake.coordinator empty): the table lives in the database
+ * the lease keeper is connected to (snowflake.database), and each statement
+ * runs through SPI in a transaction of its own.  Session-level advisory
+ * locks then belong to the lease keeper's own backend.
+ *
+ * Fleet: the lease keeper holds one libpq connection to the coordinator
+ * named by snowflake.coordinator.  Every wait on the socket goes through
+ * the latch, with a time limit, so a coordinator that hangs is treated like
+ * one that is down: the connection is dropped and made again later.
+ *
+ * Parameters are passed as text and cast in the SQL; results come back as
+ * text, allocated in the caller's memory context.  Nothing here raises an
+ * error: every function returns false and fills "err" (COORD_ERRLEN bytes)
+ * instead, so the caller decides what a failure means for its leases.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "coordinator.h"
+#include "snowflake.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/wait_event.h"
+
+#include <time.h>
+
+/* How long one connection attempt or one statement may take, in ms. */
+#define COORD_TIMEOUT_MS	5000
+
+static PGconn *conn = NULL;
+static bool fresh = false;		/* a new session: locks must be taken again */
+static bool embedded_started = false;
+
+bool
+coord_embedded(void)
+{
+	return snowflake_coordinator == NULL || snowflake_coordinator[0] == '\0';
+}
+
+static int64
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* libpq's messages end with a newline; keep one line. */
+static void
+set_err(char *err, const char *prefix, const char *msg)
+{
+	size_t		len;
+
+	char	   *p;
+
+	snprintf(err, COORD_ERRLEN, "%s%s", prefix, msg ? msg : "");
+	/* one line: libpq continues its messages on indented lines */
+	for (p = err; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+	len = strlen(err);
+	while (len > 0 && err[len - 1] == ' ')
+		err[--len] = '\0';
+}
+
+void
+coord_disconnect(void)
+{
+	if (conn != NULL)
+		PQfinish(conn);
+	conn = NULL;
+}
+
+/* True once after each new session with the coordinator. */
+bool
+coord_take_fresh(void)
+{
+	bool		was = fresh;
+
+	fresh = false;
+	return was;
+}
+
+static void
+ignore_notice(void *arg, const PGresult *res)
+{
+}
+
+/* Wait until the socket is ready, the deadline passes (false), or the latch. */
+static bool
+wait_socket(bool for_write, int64 deadline, char *err)
+{
+	for (;;)
+	{
+		int64		left = deadline - mono_ms();
+		int			rc;
+
+		if (left <= 0)
+		{
+			set_err(err, "", "the coordinator did not answer in time");
+			return false;
+		}
+		rc = WaitLatchOrSocket(MyLatch,
+							   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH |
+							   (for_write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE),
+							   PQsocket(conn), (long) left, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (rc & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+			return true;
+	}
+}
+
+/*
+ * Make sure there is a session with the coordinator.  Embedded, the lease
+ * keeper's own backend is the session.
+ */
+bool
+coord_connect(char *err)
+{
+	const char *keywords[4];
+	const char *values[4];
+	int64		deadline;
+
+	if (coord_embedded())
+	{
+		if (!embedded_started)
+			fresh = embedded_started = true;
+		return true;
+	}
+	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
+		return true;
+	coord_disconnect();
+
+	/* the connection string comes last, so that its settings win */
+	keywords[0] = "application_name";
+	values[0] = "snowflake lease keeper";
+	keywords[1] = "connect_timeout";
+	values[1] = "5";
+	keywords[2] = "dbname";
+	values[2] = snowflake_coordinator;
+	keywords[3] = NULL;
+	values[3] = NULL;
+
+	conn = PQconnectStartParams(keywords, values, 1);
+	if (conn == NULL)
+	{
+		set_err(err, "", "out of memory");
+		return false;
+	}
+	deadline = mono_ms() + COORD_TIMEOUT_MS;
+	for (;;)
+	{
+		PostgresPollingStatusType st;
+
+		if (PQstatus(conn) == CONNECTION_BAD)
+			break;
+		st = PQconnectPoll(conn);
+		if (st == PGRES_POLLING_OK || st == PGRES_POLLING_FAILED)
+			break;
+		if (!wait_socket(st == PGRES_POLLING_WRITING, deadline, err))
+		{
+			coord_disconnect();
+			return false;
+		}
+	}
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		set_err(err, "", PQerrorMessage(conn));
+		coord_disconnect();
+		return false;
+	}
+	PQsetNoticeReceiver(conn, ignore_notice, NULL);
+	fresh = true;
+
+	/* a statement stuck on the coordinator must not hold the leases up */
+	if (!coord_exec("SELECT set_config('statement_timeout', '5s', false),"
+					" set_config('lock_timeout', '2s', false)",
+					0, NULL, NULL, err))
+	{
+		coord_disconnect();
+		return false;
+	}
+	return true;
+}
+
+static bool
+exec_libpq(const char *sql, int nparams, const char *const *params,
+		   CoordResult *res, char *err)
+{
+	int64		deadline = mono_ms() + COORD_TIMEOUT_MS;
+	PGresult   *last = NULL;
+	PGresult   *r;
+	ExecStatusType st;
+
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+	{
+		set_err(err, "", PQerrorMessage(conn));
+		coord_disconnect();
+		return false;
+	}
+	for (;;)
+	{
+		while (PQisBusy(conn))
+		{
+			if (!wait_socket(false, deadline, err) || !PQconsumeInput(conn))
+			{
+				if (conn != NULL && PQstatus(conn) != CONNECTION_OK)
+					set_err(err, "", PQerrorMessage(conn));
+				if (last)
+					PQclear(last);
+				coord_disconnect();
+				return false;
+			}
+		}
+		r = PQgetResult(conn);
+		if (r == NULL)
+			break;
+		if (last)
+			PQclear(last);
+		last = r;
+	}
+	if (last == NULL)
+	{
+		set_err(err, "", PQerrorMessage(conn));
+		coord_disconnect();
+		return false;
+	}
+	st = PQresultStatus(last);
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+	{
+		set_err(err, "", PQresultErrorMessage(last));
+		PQclear(last);
+		if (PQstatus(conn) != CONNECTION_OK)
+			coord_disconnect();
+		return false;
+	}
+	if (res != NULL)
+	{
+		int			i;
+		int			j;
+
+		res->nrows = PQntuples(last);
+		res->ncols = PQnfields(last);
+		res->values = palloc0(sizeof(char *) * Max(1, res->nrows * res->ncols));
+		for (i = 0; i < res->nrows; i++)
+			for (j = 0; j < res->ncols; j++)
+				if (!PQgetisnull(last, i, j))
+					COORD_VALUE(res, i, j) = pstrdup(PQgetvalue(last, i, j));
+	}
+	PQclear(last);
+	return true;
+}
+
+static bool
+exec_spi(const char *sql, int nparams, const char *const *params,
+		 CoordResult *res, char *err)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		Oid		   *types = palloc(sizeof(Oid) * Max(1, nparams));
+		Datum	   *args = palloc(sizeof(Datum) * Max(1, nparams));
+		char	   *nulls = palloc(Max(1, nparams) + 1);
+		int			rc;
+		int			i;
+
+		for (i = 0; i < nparams; i++)
+		{
+			types[i] = TEXTOID;
+			args[i] = params[i] ? CStringGetTextDatum(params[i]) : (Datum) 0;
+			nulls[i] = params[i] ? ' ' : 'n';
+		}
+		nulls[nparams] = '\0';
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, sql);
+
+		rc = SPI_execute_with_args(sql, nparams, types, args, nulls, false, 0);
+		if (rc < 0)
+			elog(ERROR, "SPI_execute_with_args failed: %s",
+				 SPI_result_code_string(rc));
+		if (res != NULL)
+		{
+			int			j;
+
+			res->nrows = SPI_tuptable ? (int) SPI_processed : 0;
+			res->ncols = SPI_tuptable ? SPI_tuptable->tupdesc->natts : 0;
+			res->values = MemoryContextAllocZero(caller,
+												 sizeof(char *) * Max(1, res->nrows * res->ncols));
+			for (i = 0; i < res->nrows; i++)
+				for (j = 0; j < res->ncols; j++)
+				{
+					char	   *v = SPI_getvalue(SPI_tuptable->vals[i],
+												 SPI_tuptable->tupdesc, j + 1);
+
+					if (v != NULL)
+						COORD_VALUE(res, i, j) = MemoryContextStrdup(caller, v);
+				}
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		set_err(err, "", edata->message);
+		FreeErrorData(edata);
+		pgstat_report_activity(STATE_IDLE, NULL);
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
+	return ok;
+}
+
+/*
+ * Run one statement; parameters are text (NULL for SQL NULL) and are cast
+ * in the SQL.  "res" may be NULL when the rows do not matter.
+ */
+bool
+coord_exec(const char *sql, int nparams, const char *const *params,
+		   CoordResult *res, char *err)
+{
+	if (coord_embedded())
+		return exec_spi(sql, nparams, params, res, err);
+	if (conn == NULL)
+	{
+		/* a new session is made only by coord_connect(), never silently */
+		set_err(err, "", "not connected to the coordinator");
+		return false;
+	}
+	return exec_libpq(sql, nparams, params, res, err);
+}

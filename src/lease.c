@@ -1,0 +1,1251 @@
+/*-------------------------------------------------------------------------
+ *
+ * lease.c
+ *		Worker ID leases: one holder per worker ID, fencing deadlines.
+ *
+ * Every sequence slot mints under a worker ID leased from the coordination
+ * table snowflake_state.worker_lease (one row per worker ID), kept in
+ * snowflake.database of this server (embedded) or in the shared coordinator
+ * named by snowflake.coordinator (fleet); see coordinator.c.  The "snowflake
+ * lease keeper" background worker (worker.c) runs the code below.
+ *
+ * A lease is held while its row is live (not released, expires_at in the
+ * future by the coordinator's clock) and the holder's coordinator session
+ * holds the session-level advisory lock (LEASE_LOCK_CLASS, worker ID).
+ * Taking a worker ID needs both: the advisory lock first, then a row that
+ * is free, released or expired, whose fencing token then grows by one.  A
+ * row that expired while its holder's session still holds the lock (a
+ * frozen server's connection stays open) is taken over by ending that
+ * session.  Renewal updates only rows whose fencing token is still the
+ * holder's, so a holder that lost its worker ID learns it at once.
+ *
+ * Fencing: a slot mints only while CLOCK_MONOTONIC reads below its
+ * deadline, the time the last renewal that succeeded was sent plus
+ * snowflake.lease_ttl minus snowflake.fencing_margin.  The coordinator set
+ * expiry to its own clock at that renewal plus the TTL, later than the
+ * send, so the slot stops at least the margin before anyone else can take
+ * the worker ID.  The minting path checks the deadline on every mint
+ * against the monotonic reading it takes with the wall clock (clock.c), so
+ * a process that wakes from SIGSTOP or a VM freeze sees it is too late.
+ *
+ * Reassignment between servers whose clocks disagree: at each renewal the
+ * holder reports the last millisecond it minted (last_minted_at, which
+ * never decreases) and its own wall-clock time at its fencing deadline
+ * (minting_until); at a clean release, the release time.  A new holder
+ * mints only above the greater of the two, and only once its own clock has
+ * passed that time; until then the slot is "waiting".
+ *
+ * Binding a slot to a worker ID (SnowflakeSlotData.worker_id) is guarded by
+ * SnowflakeSlotData.binding, odd while it changes: a backend reads it
+ * before and after it takes numbers from the slot and drops them if it
+ * moved (generator.c).  Only the lease keeper writes a slot's worker_id,
+ * binding and deadline_ms, and the lease information under lease_mutex.
+ *
+ * snowflake.worker_id = -1 leases free worker IDs: this server's own
+ * released or expired ones first, then never used ones, lowest first, then
+ * the longest expired.  snowflake.worker_id = N pins slot i to N + i; a
+ * pinned worker ID held by another server is refused, naming the holder.
+ * A server in recovery takes no lease; after promotion it leases its own.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "clock.h"
+#include "coordinator.h"
+#include "generator.h"
+#include "lease.h"
+#include "snowflake.h"
+
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "postmaster/postmaster.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include <time.h>
+#include <unistd.h>
+
+/* First key of the advisory locks that guard leases ('SNOW'). */
+#define LEASE_LOCK_CLASS	"1397641047"
+#define LEASE_TABLE			"snowflake_state.worker_lease"
+/* How soon a failed step is tried again, in ms. */
+#define RETRY_MS			1000
+/* How long the minting path waits for the first leases after a start. */
+#define FIRST_LEASE_WAIT_MS 10000
+
+/* The lease keeper's own record of a slot's lease. */
+typedef struct LocalLease
+{
+	int32		worker_id;		/* -1: none */
+	int64		token;
+	bool		locked;			/* advisory lock held in this session */
+	bool		published;		/* deadline visible to the minting path */
+	int64		deadline;		/* fencing deadline, CLOCK_MONOTONIC ms */
+	int64		floor_ms;		/* mint only above this (cluster ms), or -1 */
+} LocalLease;
+
+static LocalLease *mine = NULL;
+static MemoryContext tick_cxt = NULL;
+static int64 next_renew_at = 0;
+static int64 last_renew_sent = 0;
+static int64 next_acquire_at = 0;
+static bool table_ready = false;
+static bool was_standby = false;
+static int64 failing_since = -1;
+static char logged_err[COORD_ERRLEN];
+static int64 logged_at = 0;
+static char identity_sysid[32];
+static char identity_host[256];
+static char identity_port[16];
+static char identity_pid[16];
+
+static int64
+mono_ms(void)
+{
+	return snowflake_clock_ns(CLOCK_MONOTONIC) / 1000000;
+}
+
+/* Wall clock in Unix milliseconds. */
+static int64
+wall_unix_ms(void)
+{
+	return snowflake_clock_ns(CLOCK_REALTIME) / 1000000;
+}
+
+static int32
+region_prefix(void)
+{
+	const SnowflakeLayout *layout = &snowflake_cluster_layout;
+
+	return (int32) snowflake_region << (layout->worker_bits - layout->region_bits);
+}
+
+static int32
+local_ids(void)
+{
+	const SnowflakeLayout *layout = &snowflake_cluster_layout;
+
+	return (int32) 1 << (layout->worker_bits - layout->region_bits);
+}
+
+/* Called from _PG_init: refuse a configuration whose IDs do not fit. */
+void
+snowflake_check_worker_id_config(void)
+{
+	const SnowflakeLayout *layout = &snowflake_cluster_layout;
+	int			local_bits = layout->worker_bits - layout->region_bits;
+	int64		first = snowflake_first_worker_id < 0 ? 0 : snowflake_first_worker_id;
+	int64		last = first + snowflake_worker_slots - 1;
+
+	if (layout->region_bits > 0 &&
+		snowflake_region >= (1 << layout->region_bits))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("snowflake.region %d does not fit in snowflake.region_bits = %d",
+						snowflake_region, layout->region_bits),
+				 errhint("Use a region from 0 to %d, or more region bits.",
+						 (1 << layout->region_bits) - 1)));
+	if (layout->region_bits == 0 && snowflake_region != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("snowflake.region is set but snowflake.region_bits is 0"),
+				 errhint("Set snowflake.region_bits to give the worker field a region.")));
+	if (last >= (INT64CONST(1) << local_bits))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 snowflake_first_worker_id < 0 ?
+				 errmsg("%d slots need more worker IDs than %d worker bits hold",
+						snowflake_worker_slots, local_bits) :
+				 errmsg("worker IDs " INT64_FORMAT " to " INT64_FORMAT " do not fit in %d worker bits",
+						first, last, local_bits),
+				 errdetail("snowflake.worker_slots = %d slots each lease a worker ID; snowflake.worker_id = %d.",
+						   snowflake_worker_slots, snowflake_first_worker_id),
+				 errhint("Lower snowflake.worker_id or snowflake.worker_slots, or give the layout more worker bits.")));
+}
+
+const char *
+snowflake_lease_state_name(SnowflakeLeaseState state)
+{
+	switch (state)
+	{
+		case SNOWFLAKE_LEASE_STARTING:
+			return "starting";
+		case SNOWFLAKE_LEASE_HELD:
+			return "held";
+		case SNOWFLAKE_LEASE_EXPIRED:
+			return "expired";
+		case SNOWFLAKE_LEASE_LOST:
+			return "lost";
+		case SNOWFLAKE_LEASE_HELD_ELSEWHERE:
+			return "held_elsewhere";
+		case SNOWFLAKE_LEASE_WAITING:
+			return "waiting";
+		case SNOWFLAKE_LEASE_STANDBY:
+			return "standby";
+		case SNOWFLAKE_LEASE_NONE:
+			return "none";
+	}
+	return "unknown";
+}
+
+/* ---------------------------------------------------------------------
+ * The minting path's side
+ * ---------------------------------------------------------------------
+ */
+
+static bool
+any_slot_usable(int64 mono)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int			i;
+
+	for (i = 0; i < sh->nslots; i++)
+		if ((uint64) mono < pg_atomic_read_u64(&sh->slots[i].d.deadline_ms))
+			return true;
+	return false;
+}
+
+/*
+ * No slot can mint: none holds a lease, or every lease is past its fencing
+ * deadline.  Right after a start (or a promotion), wait for the lease
+ * keeper's first round; then return if a slot can mint, or raise the error
+ * that says why none can.
+ */
+void
+snowflake_lease_await(SnowflakeSlot *home)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int64		started = mono_ms();
+	SnowflakeLeaseInfo why;
+	int			best_rank = -1;
+	char		problem[sizeof(sh->lease_error)];
+	int			i;
+
+	for (;;)
+	{
+		int64		mono;
+		bool		done;
+
+		if (RecoveryInProgress())
+			snowflake_refuse_standby(home);
+		mono = mono_ms();
+		if (any_slot_usable(mono))
+			return;
+		SpinLockAcquire(&sh->lease_mutex);
+		done = sh->lease_round_done;
+		SpinLockRelease(&sh->lease_mutex);
+		if (done || mono - started > FIRST_LEASE_WAIT_MS)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(2000);
+	}
+
+	/* the most telling slot: expired, then held elsewhere, then waiting */
+	memset(&why, 0, sizeof(why));
+	for (i = 0; i < sh->nslots; i++)
+	{
+		SnowflakeLeaseInfo info;
+		int			rank;
+
+		SpinLockAcquire(&sh->lease_mutex);
+		info = *snowflake_lease_info(i);
+		SpinLockRelease(&sh->lease_mutex);
+
+		/* held, yet not usable: its deadline has just passed */
+		if (info.state == SNOWFLAKE_LEASE_HELD)
+			info.state = SNOWFLAKE_LEASE_EXPIRED;
+		rank = info.state == SNOWFLAKE_LEASE_EXPIRED ? 3 :
+			info.state == SNOWFLAKE_LEASE_HELD_ELSEWHERE ? 2 :
+			info.state == SNOWFLAKE_LEASE_WAITING ? 1 : 0;
+		if (rank > best_rank)
+		{
+			why = info;
+			best_rank = rank;
+		}
+	}
+	SpinLockAcquire(&sh->lease_mutex);
+	memcpy(problem, sh->lease_error, sizeof(problem));
+	SpinLockRelease(&sh->lease_mutex);
+
+	snowflake_count_refusal(home, SNOWFLAKE_CAUSE_OTHER);
+	if (why.state == SNOWFLAKE_LEASE_EXPIRED)
+		ereport(ERROR,
+				(errcode(ERRCODE_SNOWFLAKE_FENCED),
+				 errmsg("cannot mint a snowflake ID: the lease on worker ID %d is past its fencing deadline",
+						why.worker_id),
+				 why.renewed_at != 0 ?
+				 errdetail("The last renewal that succeeded was sent at %s, and the lease has not been renewed since.%s%s",
+						   snowflake_ts_text(why.renewed_at),
+						   problem[0] ? " Last problem: " : "", problem) :
+				 errdetail("The lease has not been renewed.%s%s",
+						   problem[0] ? " Last problem: " : "", problem),
+				 errhint("Minting resumes by itself once the coordinator answers again. Check that the coordinator (snowflake.coordinator, or snowflake.database when that is empty) is up and reachable.")));
+	if (why.state == SNOWFLAKE_LEASE_HELD_ELSEWHERE)
+		ereport(ERROR,
+				(errcode(ERRCODE_SNOWFLAKE_HELD_ELSEWHERE),
+				 errmsg("cannot mint a snowflake ID: worker ID %d is leased to another server",
+						why.worker_id),
+				 errdetail("Holder: %s.", why.holder),
+				 errhint("Stop the other server, or give this one another snowflake.worker_id (-1 leases free worker IDs). Minting resumes by itself once the other server releases the lease or lets it expire.")));
+	if (why.state == SNOWFLAKE_LEASE_WAITING)
+		ereport(ERROR,
+				(errcode(ERRCODE_SNOWFLAKE_NO_WORKER_ID),
+				 errmsg("cannot mint a snowflake ID: no worker ID is leased to this server"),
+				 errdetail("Worker ID %d is leased, but its previous holder may have minted up to %s, and this server's clock has not passed that yet.",
+						   why.worker_id,
+						   snowflake_units_text(&snowflake_cluster_layout, why.floor_ms)),
+				 errhint("Minting resumes by itself once the clock passes that time. Check that the clocks of the fleet agree (NTP).")));
+	ereport(ERROR,
+			(errcode(ERRCODE_SNOWFLAKE_NO_WORKER_ID),
+			 errmsg("cannot mint a snowflake ID: no worker ID is leased to this server"),
+			 problem[0] ?
+			 errdetail("Last problem: %s", problem) :
+			 errdetail("The lease keeper has not leased a worker ID yet."),
+			 errhint("Check the server log of the \"snowflake lease keeper\" background worker and that the coordinator is reachable; with snowflake.worker_id = -1, check that free worker IDs are left.")));
+}
+
+/* ---------------------------------------------------------------------
+ * The lease keeper's side
+ * ---------------------------------------------------------------------
+ */
+
+/* Lease timing in ms, made consistent: renewal well inside the TTL. */
+static void
+lease_timing(int64 *ttl, int64 *renew, int64 *margin)
+{
+	static int	warned_for[3] = {-1, -1, -1};
+
+	*ttl = snowflake_lease_ttl;
+	*margin = snowflake_fencing_margin;
+	*renew = snowflake_lease_renew_interval;
+	if (*margin >= *ttl)
+		*margin = *ttl / 2;
+	if (*renew >= *ttl - *margin)
+		*renew = Max(1, (*ttl - *margin) / 2);
+	if ((*margin != snowflake_fencing_margin ||
+		 *renew != snowflake_lease_renew_interval) &&
+		(warned_for[0] != snowflake_lease_ttl ||
+		 warned_for[1] != snowflake_lease_renew_interval ||
+		 warned_for[2] != snowflake_fencing_margin))
+	{
+		ereport(WARNING,
+				(errmsg("snowflake: lease timing does not add up; using a fencing margin of " INT64_FORMAT " ms and renewing every " INT64_FORMAT " ms",
+						*margin, *renew),
+				 errhint("Keep snowflake.fencing_margin below snowflake.lease_ttl, and snowflake.lease_renew_interval below their difference.")));
+		warned_for[0] = snowflake_lease_ttl;
+		warned_for[1] = snowflake_lease_renew_interval;
+		warned_for[2] = snowflake_fencing_margin;
+	}
+}
+
+static void
+set_error(const char *err)
+{
+	SnowflakeShared *sh = snowflake_shared;
+
+	SpinLockAcquire(&sh->lease_mutex);
+	strlcpy(sh->lease_error, err, sizeof(sh->lease_error));
+	SpinLockRelease(&sh->lease_mutex);
+}
+
+static void
+set_state(int i, SnowflakeLeaseState state, int32 worker_id)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	SnowflakeLeaseInfo *info = snowflake_lease_info(i);
+
+	SpinLockAcquire(&sh->lease_mutex);
+	info->state = state;
+	info->worker_id = worker_id;
+	if (state != SNOWFLAKE_LEASE_HELD && state != SNOWFLAKE_LEASE_EXPIRED &&
+		state != SNOWFLAKE_LEASE_WAITING)
+	{
+		info->expires_at = 0;
+		info->renewed_at = 0;
+		info->fencing_token = 0;
+	}
+	SpinLockRelease(&sh->lease_mutex);
+}
+
+static void
+set_renewed(int i, SnowflakeLeaseState state, int64 token,
+			TimestampTz expires_at, TimestampTz renewed_at, int64 floor_ms)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	SnowflakeLeaseInfo *info = snowflake_lease_info(i);
+
+	SpinLockAcquire(&sh->lease_mutex);
+	info->state = state;
+	info->worker_id = mine[i].worker_id;
+	info->fencing_token = token;
+	info->expires_at = expires_at;
+	info->renewed_at = renewed_at;
+	info->floor_ms = floor_ms;
+	SpinLockRelease(&sh->lease_mutex);
+}
+
+static void
+set_holder(int i, int32 worker_id, const char *holder)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	SnowflakeLeaseInfo *info = snowflake_lease_info(i);
+
+	SpinLockAcquire(&sh->lease_mutex);
+	info->state = SNOWFLAKE_LEASE_HELD_ELSEWHERE;
+	info->worker_id = worker_id;
+	info->expires_at = 0;
+	info->renewed_at = 0;
+	strlcpy(info->holder, holder, sizeof(info->holder));
+	SpinLockRelease(&sh->lease_mutex);
+}
+
+/* Bind slot i to a worker ID, with no deadline yet (see file header). */
+static void
+bind_slot(int i, int32 worker_id)
+{
+	SnowflakeSlotData *s = &snowflake_shared->slots[i].d;
+	uint64		seq_max = (UINT64CONST(1) << snowflake_cluster_layout.sequence_bits) - 1;
+	uint64		old;
+
+	pg_atomic_fetch_add_u32(&s->binding, 1);	/* odd: changing */
+	pg_atomic_write_u64(&s->deadline_ms, 0);
+	old = pg_atomic_exchange_u64(&s->state, SNOWFLAKE_SLOT_EMPTY);
+	if (old != SNOWFLAKE_SLOT_EMPTY)
+		pg_atomic_fetch_add_u64(&s->ids_before, (old & seq_max) + 1);
+	s->worker_id = worker_id;
+	pg_atomic_fetch_add_u32(&s->binding, 1);	/* even: stable */
+}
+
+static void
+unpublish(int i)
+{
+	pg_atomic_write_u64(&snowflake_shared->slots[i].d.deadline_ms, 0);
+	mine[i].published = false;
+}
+
+static void
+publish(int i)
+{
+	pg_atomic_write_u64(&snowflake_shared->slots[i].d.deadline_ms,
+						(uint64) mine[i].deadline);
+	mine[i].published = true;
+}
+
+/* Last millisecond slot i minted, in Unix ms as text, or NULL. */
+static char *
+last_minted_text(int i)
+{
+	uint64		state = pg_atomic_read_u64(&snowflake_shared->slots[i].d.state);
+
+	if (state == SNOWFLAKE_SLOT_EMPTY)
+		return NULL;
+	return psprintf(INT64_FORMAT,
+					(int64) (state >> snowflake_cluster_layout.sequence_bits) +
+					snowflake_cluster_layout.epoch_ms);
+}
+
+/* '{a,b,NULL}' from strings (NULL for SQL NULL). */
+static char *
+array_text(char **items, int n)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		appendStringInfoString(&buf, items[i] ? items[i] : "NULL");
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+static TimestampTz
+unix_us_to_timestamptz(const char *us)
+{
+	int64		v = strtoi64(us, NULL, 10);
+
+	return (TimestampTz) (v - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+}
+
+static TimestampTz
+unix_ms_to_timestamptz(int64 ms)
+{
+	return (TimestampTz) (ms * 1000 - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+}
+
+static bool
+ensure_table(char *err)
+{
+	if (table_ready)
+		return true;
+
+	/*
+	 * Created only when missing, so a coordinator role that owns nothing but
+	 * schema snowflake_state (or only has rights on the table) is enough.
+	 */
+	if (!coord_exec("DO $do$ BEGIN"
+					" PERFORM pg_advisory_xact_lock(" LEASE_LOCK_CLASS ", -1);"
+					" IF to_regnamespace('snowflake_state') IS NULL THEN"
+					"  CREATE SCHEMA snowflake_state;"
+					" END IF;"
+					" IF to_regclass('" LEASE_TABLE "') IS NULL THEN"
+					"  CREATE TABLE " LEASE_TABLE " ("
+					"   worker_id integer PRIMARY KEY CHECK (worker_id >= 0),"
+					"   holder_system_id text NOT NULL,"
+					"   holder_host text NOT NULL,"
+					"   holder_port integer NOT NULL,"
+					"   holder_cluster_name text NOT NULL,"
+					"   holder_pid integer NOT NULL,"
+					"   acquired_at timestamptz NOT NULL,"
+					"   renewed_at timestamptz NOT NULL,"
+					"   expires_at timestamptz NOT NULL,"
+					"   fencing_token bigint NOT NULL,"
+					"   last_minted_at timestamptz,"
+					"   minting_until timestamptz,"
+					"   released_at timestamptz);"
+					"  COMMENT ON TABLE " LEASE_TABLE " IS"
+					"   'Worker ID leases of the snowflake extension, one row per worker ID';"
+					" END IF;"
+					" END $do$",
+					0, NULL, NULL, err))
+		return false;
+	table_ready = true;
+	return true;
+}
+
+/* Forget slot i's lease: it mints no more under it. */
+static void
+lose(int i, const char *why)
+{
+	char		err[COORD_ERRLEN];
+	int32		worker_id = mine[i].worker_id;
+
+	unpublish(i);
+	if (mine[i].locked)
+	{
+		char		id[16];
+		const char *params[1] = {id};
+
+		snprintf(id, sizeof(id), "%d", worker_id);
+		(void) coord_exec("SELECT pg_advisory_unlock(" LEASE_LOCK_CLASS ", $1::int4)",
+						  1, params, NULL, err);
+	}
+	mine[i].worker_id = -1;
+	mine[i].locked = false;
+	set_state(i, SNOWFLAKE_LEASE_LOST, worker_id);
+	ereport(LOG,
+			(errmsg("snowflake: lost the lease on worker ID %d: %s", worker_id, why)));
+}
+
+/* After a new coordinator session: take the advisory locks again. */
+static bool
+relock(char *err)
+{
+	int			i;
+
+	for (i = 0; i < snowflake_shared->nslots; i++)
+	{
+		char		id[16];
+		const char *params[1] = {id};
+		CoordResult res;
+
+		if (mine[i].worker_id < 0 || mine[i].locked)
+			continue;
+		snprintf(id, sizeof(id), "%d", mine[i].worker_id);
+		if (!coord_exec("SELECT pg_try_advisory_lock(" LEASE_LOCK_CLASS ", $1::int4)",
+						1, params, &res, err))
+			return false;
+		if (strcmp(COORD_VALUE(&res, 0, 0), "t") == 0)
+			mine[i].locked = true;
+		else
+			lose(i, "another session holds its advisory lock");
+	}
+	return true;
+}
+
+/* Renew every lease held; report the last millisecond minted under each. */
+static bool
+renew(char *err)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int			n = 0;
+	int			i;
+	int			r;
+	char	  **ids = palloc(sizeof(char *) * sh->nslots);
+	char	  **tokens = palloc(sizeof(char *) * sh->nslots);
+	char	  **lasts = palloc(sizeof(char *) * sh->nslots);
+	bool	   *renewed = palloc0(sizeof(bool) * sh->nslots);
+	const char *params[5];
+	int64		ttl,
+				renew_every,
+				margin;
+	int64		sent;
+	int64		sent_wall;
+	CoordResult res;
+
+	lease_timing(&ttl, &renew_every, &margin);
+	for (i = 0; i < sh->nslots; i++)
+	{
+		if (mine[i].worker_id < 0)
+			continue;
+		ids[n] = psprintf("%d", mine[i].worker_id);
+		tokens[n] = psprintf(INT64_FORMAT, mine[i].token);
+		lasts[n] = last_minted_text(i);
+		n++;
+	}
+	if (n == 0)
+		return true;
+
+	sent = mono_ms();
+	sent_wall = wall_unix_ms();
+	params[0] = psprintf(INT64_FORMAT, ttl);
+	params[1] = psprintf(INT64_FORMAT, sent_wall + ttl - margin);
+	params[2] = array_text(ids, n);
+	params[3] = array_text(tokens, n);
+	params[4] = array_text(lasts, n);
+	if (!coord_exec("UPDATE " LEASE_TABLE " AS l"
+					" SET renewed_at = now(),"
+					"     expires_at = now() + $1::int8 * interval '1 millisecond',"
+					"     last_minted_at = greatest(l.last_minted_at,"
+					"        timestamptz 'epoch' + v.last_ms * interval '1 millisecond'),"
+					"     minting_until = timestamptz 'epoch' + $2::int8 * interval '1 millisecond'"
+					" FROM unnest($3::int4[], $4::int8[], $5::int8[]) AS v(worker_id, token, last_ms)"
+					" WHERE l.worker_id = v.worker_id AND l.fencing_token = v.token"
+					"   AND l.released_at IS NULL"
+					" RETURNING l.worker_id, (extract(epoch FROM l.expires_at) * 1000000)::int8",
+					5, params, &res, err))
+		return false;
+
+	for (r = 0; r < res.nrows; r++)
+	{
+		int32		worker_id = pg_strtoint32(COORD_VALUE(&res, r, 0));
+
+		for (i = 0; i < sh->nslots; i++)
+		{
+			if (mine[i].worker_id != worker_id)
+				continue;
+			renewed[i] = true;
+			mine[i].deadline = sent + ttl - margin;
+			if (mine[i].published)
+				publish(i);
+			set_renewed(i, mine[i].published ? SNOWFLAKE_LEASE_HELD : SNOWFLAKE_LEASE_WAITING,
+						mine[i].token,
+						unix_us_to_timestamptz(COORD_VALUE(&res, r, 1)),
+						unix_ms_to_timestamptz(sent_wall), mine[i].floor_ms);
+		}
+	}
+	for (i = 0; i < sh->nslots; i++)
+		if (mine[i].worker_id >= 0 && !renewed[i])
+			lose(i, "its row on the coordinator has another fencing token or was released");
+	return true;
+}
+
+/* Describe who holds worker ID "id", for a refusal. */
+static void
+describe_holder(const char *id, char *buf, size_t len)
+{
+	char		err[COORD_ERRLEN];
+	const char *params[1] = {id};
+	CoordResult res;
+
+	if (coord_exec("SELECT format('%s port %s (cluster_name \"%s\", system identifier %s, postmaster PID %s), lease expires at %s',"
+				   " holder_host, holder_port, holder_cluster_name, holder_system_id, holder_pid, expires_at)"
+				   " FROM " LEASE_TABLE " WHERE worker_id = $1::int4",
+				   1, params, &res, err) && res.nrows == 1)
+		strlcpy(buf, COORD_VALUE(&res, 0, 0), len);
+	else
+		snprintf(buf, len, "a session on the coordinator that holds advisory lock (%s, %s)",
+				 LEASE_LOCK_CLASS, id);
+}
+
+typedef enum AcquireResult
+{
+	ACQUIRE_OK,
+	ACQUIRE_HELD,
+	ACQUIRE_ERROR
+} AcquireResult;
+
+/* Try to take the advisory lock of worker ID "id", breaking a dead holder's. */
+static AcquireResult
+take_lock(const char *id, char *err)
+{
+	const char *params[1] = {id};
+	CoordResult res;
+	int			attempt;
+
+	if (!coord_exec("SELECT pg_try_advisory_lock(" LEASE_LOCK_CLASS ", $1::int4)",
+					1, params, &res, err))
+		return ACQUIRE_ERROR;
+	if (strcmp(COORD_VALUE(&res, 0, 0), "t") == 0)
+		return ACQUIRE_OK;
+
+	/*
+	 * The lock is held.  If the lease has expired, its holder is past its
+	 * fencing deadline and mints nothing: end the session that holds the
+	 * lock (a frozen server's connection can stay open for ever).
+	 */
+	if (!coord_exec("SELECT k.pid, pg_terminate_backend(k.pid)"
+					" FROM pg_locks k JOIN " LEASE_TABLE " l ON l.worker_id = $1::int4"
+					" WHERE k.locktype = 'advisory' AND k.granted"
+					"   AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+					"   AND k.classid = " LEASE_LOCK_CLASS "::oid AND k.objid = $1::int4::oid"
+					"   AND k.objsubid = 2 AND k.pid <> pg_backend_pid()"
+					"   AND (l.released_at IS NOT NULL OR l.expires_at < now())",
+					1, params, &res, err))
+		return ACQUIRE_ERROR;
+	if (res.nrows == 0)
+		return ACQUIRE_HELD;
+	ereport(LOG,
+			(errmsg("snowflake: worker ID %s: ended coordinator session %s, which held the lock of an expired lease",
+					id, COORD_VALUE(&res, 0, 0))));
+	for (attempt = 0; attempt < 20; attempt++)
+	{
+		pg_usleep(100 * 1000);
+		if (!coord_exec("SELECT pg_try_advisory_lock(" LEASE_LOCK_CLASS ", $1::int4)",
+						1, params, &res, err))
+			return ACQUIRE_ERROR;
+		if (strcmp(COORD_VALUE(&res, 0, 0), "t") == 0)
+			return ACQUIRE_OK;
+	}
+	return ACQUIRE_HELD;
+}
+
+/*
+ * Lease worker ID "worker_id" for slot i.  On ACQUIRE_HELD, "holder"
+ * says who holds it.
+ */
+static AcquireResult
+acquire_one(int i, int32 worker_id, char *holder, size_t holder_len, char *err)
+{
+	char		id[16];
+	const char *params[8];
+	int64		ttl,
+				renew_every,
+				margin;
+	int64		sent;
+	int64		sent_wall;
+	int64		floor_ms = -1;
+	CoordResult res;
+	AcquireResult got;
+
+	snprintf(id, sizeof(id), "%d", worker_id);
+	got = take_lock(id, err);
+	if (got == ACQUIRE_HELD)
+		describe_holder(id, holder, holder_len);
+	if (got != ACQUIRE_OK)
+		return got;
+
+	lease_timing(&ttl, &renew_every, &margin);
+	sent = mono_ms();
+	sent_wall = wall_unix_ms();
+	params[0] = id;
+	params[1] = identity_sysid;
+	params[2] = identity_host;
+	params[3] = identity_port;
+	params[4] = cluster_name ? cluster_name : "";
+	params[5] = identity_pid;
+	params[6] = psprintf(INT64_FORMAT, ttl);
+	params[7] = psprintf(INT64_FORMAT, sent_wall + ttl - margin);
+	if (!coord_exec("WITH prev AS (SELECT greatest(last_minted_at, minting_until) AS f"
+					"              FROM " LEASE_TABLE " WHERE worker_id = $1::int4)"
+					" INSERT INTO " LEASE_TABLE " AS l (worker_id, holder_system_id, holder_host,"
+					"   holder_port, holder_cluster_name, holder_pid, acquired_at, renewed_at,"
+					"   expires_at, fencing_token, minting_until)"
+					" VALUES ($1::int4, $2, $3, $4::int4, $5, $6::int4, now(), now(),"
+					"   now() + $7::int8 * interval '1 millisecond', 1,"
+					"   timestamptz 'epoch' + $8::int8 * interval '1 millisecond')"
+					" ON CONFLICT (worker_id) DO UPDATE SET"
+					"   holder_system_id = excluded.holder_system_id,"
+					"   holder_host = excluded.holder_host,"
+					"   holder_port = excluded.holder_port,"
+					"   holder_cluster_name = excluded.holder_cluster_name,"
+					"   holder_pid = excluded.holder_pid,"
+					"   acquired_at = excluded.acquired_at,"
+					"   renewed_at = excluded.renewed_at,"
+					"   expires_at = excluded.expires_at,"
+					"   fencing_token = l.fencing_token + 1,"
+					"   minting_until = excluded.minting_until,"
+					"   released_at = NULL"
+					" WHERE l.released_at IS NOT NULL OR l.expires_at < now()"
+					" RETURNING l.fencing_token,"
+					"   (extract(epoch FROM l.expires_at) * 1000000)::int8,"
+					"   ceil(extract(epoch FROM (SELECT f FROM prev)) * 1000)::int8",
+					8, params, &res, err))
+	{
+		/* the lock stays with this session; a new session drops it */
+		const char *unlock[1] = {id};
+		char		err2[COORD_ERRLEN];
+
+		(void) coord_exec("SELECT pg_advisory_unlock(" LEASE_LOCK_CLASS ", $1::int4)",
+						  1, unlock, NULL, err2);
+		return ACQUIRE_ERROR;
+	}
+	if (res.nrows == 0)
+	{
+		/* a live lease whose holder's session is gone: wait for expiry */
+		const char *unlock[1] = {id};
+
+		describe_holder(id, holder, holder_len);
+		if (!coord_exec("SELECT pg_advisory_unlock(" LEASE_LOCK_CLASS ", $1::int4)",
+						1, unlock, NULL, err))
+			return ACQUIRE_ERROR;
+		return ACQUIRE_HELD;
+	}
+
+	if (COORD_VALUE(&res, 0, 2) != NULL)
+		floor_ms = strtoi64(COORD_VALUE(&res, 0, 2), NULL, 10) -
+			snowflake_cluster_layout.epoch_ms;
+	mine[i].worker_id = worker_id;
+	mine[i].token = strtoi64(COORD_VALUE(&res, 0, 0), NULL, 10);
+	mine[i].locked = true;
+	mine[i].published = false;
+	mine[i].deadline = sent + ttl - margin;
+	mine[i].floor_ms = floor_ms;
+	bind_slot(i, worker_id);
+	set_renewed(i, SNOWFLAKE_LEASE_WAITING, mine[i].token,
+				unix_us_to_timestamptz(COORD_VALUE(&res, 0, 1)),
+				unix_ms_to_timestamptz(sent_wall), floor_ms);
+	ereport(LOG,
+			(errmsg("snowflake: leased worker ID %d (fencing token " INT64_FORMAT ")",
+					worker_id, mine[i].token),
+			 floor_ms >= 0 ?
+			 errdetail("Its previous holders minted up to %s at most; this server mints above that.",
+					   snowflake_units_text(&snowflake_cluster_layout, floor_ms)) : 0));
+	return ACQUIRE_OK;
+}
+
+static bool
+holds(int32 worker_id)
+{
+	int			i;
+
+	for (i = 0; i < snowflake_shared->nslots; i++)
+		if (mine[i].worker_id == worker_id)
+			return true;
+	return false;
+}
+
+/* Lease a worker ID for every slot that has none. */
+static bool
+acquire(char *err)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int			missing = 0;
+	int			i;
+	char		holder[256];
+
+	for (i = 0; i < sh->nslots; i++)
+		if (mine[i].worker_id < 0)
+			missing++;
+	if (missing == 0)
+		return true;
+
+	if (snowflake_first_worker_id >= 0)
+	{
+		/* pinned: slot i takes worker ID N + i, or nothing */
+		for (i = 0; i < sh->nslots; i++)
+		{
+			int32		want = region_prefix() | (snowflake_first_worker_id + i);
+
+			if (mine[i].worker_id >= 0)
+				continue;
+			switch (acquire_one(i, want, holder, sizeof(holder), err))
+			{
+				case ACQUIRE_OK:
+					break;
+				case ACQUIRE_HELD:
+					set_holder(i, want, holder);
+					break;
+				case ACQUIRE_ERROR:
+					return false;
+			}
+		}
+		return true;
+	}
+	else
+	{
+		char		first[16];
+		char		last[16];
+		char		limit[16];
+		const char *params[6];
+		CoordResult res;
+		int			r;
+
+		snprintf(first, sizeof(first), "%d", region_prefix());
+		snprintf(last, sizeof(last), "%d", region_prefix() + local_ids() - 1);
+		snprintf(limit, sizeof(limit), "%d", missing + sh->nslots + 8);
+		params[0] = first;
+		params[1] = last;
+		params[2] = limit;
+		params[3] = identity_sysid;
+		params[4] = identity_host;
+		params[5] = identity_port;
+		if (!coord_exec("SELECT g.w FROM generate_series($1::int4, $2::int4) AS g(w)"
+						" LEFT JOIN " LEASE_TABLE " l ON l.worker_id = g.w"
+						" WHERE l.worker_id IS NULL OR l.released_at IS NOT NULL"
+						"    OR l.expires_at < now()"
+						" ORDER BY (l.holder_system_id = $4 AND l.holder_host = $5"
+						"           AND l.holder_port = $6::int4) IS NOT TRUE,"
+						"          l.worker_id IS NOT NULL, l.expires_at, g.w"
+						" LIMIT $3::int4",
+						6, params, &res, err))
+			return false;
+
+		r = 0;
+		for (i = 0; i < sh->nslots; i++)
+		{
+			bool		done = false;
+
+			if (mine[i].worker_id >= 0)
+				continue;
+			while (!done && r < res.nrows)
+			{
+				int32		want = pg_strtoint32(COORD_VALUE(&res, r, 0));
+
+				r++;
+				if (holds(want))
+					continue;
+				switch (acquire_one(i, want, holder, sizeof(holder), err))
+				{
+					case ACQUIRE_OK:
+						done = true;
+						break;
+					case ACQUIRE_HELD:
+						break;
+					case ACQUIRE_ERROR:
+						return false;
+				}
+			}
+			if (!done)
+			{
+				set_state(i, SNOWFLAKE_LEASE_NONE, -1);
+				snprintf(err, COORD_ERRLEN,
+						 "no free worker ID is left in the %d worker IDs of this server's region",
+						 local_ids());
+				return false;
+			}
+		}
+		return true;
+	}
+}
+
+/* Publish leases whose previous holders' time the clock has passed. */
+static int64
+publish_ready(void)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int64		now = wall_unix_ms() - snowflake_cluster_layout.epoch_ms;
+	int64		mono = mono_ms();
+	int64		wait = RETRY_MS;
+	int			i;
+
+	for (i = 0; i < sh->nslots; i++)
+	{
+		if (mine[i].worker_id < 0 || mine[i].published)
+			continue;
+
+		/*
+		 * A backend's clock reading may be a millisecond old; 2 ms above the
+		 * floor, none can read at or below it.  The global floor makes sure.
+		 */
+		if (mine[i].floor_ms >= 0 && now <= mine[i].floor_ms + 2)
+		{
+			wait = Min(wait, mine[i].floor_ms + 3 - now);
+			continue;
+		}
+		if (mine[i].floor_ms >= 0)
+			snowflake_atomic_raise_u64(&sh->max_ms, (uint64) mine[i].floor_ms + 1);
+		if (mono >= mine[i].deadline)
+			continue;			/* renewal will bring it back */
+		pg_write_barrier();
+		publish(i);
+		set_state(i, SNOWFLAKE_LEASE_HELD, mine[i].worker_id);
+	}
+	return Max(1, wait);
+}
+
+/* Show leases past their deadline as expired. */
+static void
+refresh_states(void)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int64		mono = mono_ms();
+	int			i;
+
+	for (i = 0; i < sh->nslots; i++)
+	{
+		SnowflakeLeaseInfo *info = snowflake_lease_info(i);
+
+		if (mine[i].worker_id < 0 || !mine[i].published)
+			continue;
+		SpinLockAcquire(&sh->lease_mutex);
+		info->state = mono >= mine[i].deadline ?
+			SNOWFLAKE_LEASE_EXPIRED : SNOWFLAKE_LEASE_HELD;
+		SpinLockRelease(&sh->lease_mutex);
+	}
+}
+
+static void
+round_done(void)
+{
+	SnowflakeShared *sh = snowflake_shared;
+
+	SpinLockAcquire(&sh->lease_mutex);
+	sh->lease_round_done = true;
+	SpinLockRelease(&sh->lease_mutex);
+}
+
+void
+snowflake_lease_keeper_start(void)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int			i;
+
+	mine = MemoryContextAllocZero(TopMemoryContext, sizeof(LocalLease) * sh->nslots);
+	tick_cxt = AllocSetContextCreate(TopMemoryContext, "snowflake lease keeper",
+									 ALLOCSET_DEFAULT_SIZES);
+	snprintf(identity_sysid, sizeof(identity_sysid), UINT64_FORMAT,
+			 GetSystemIdentifier());
+	if (gethostname(identity_host, sizeof(identity_host)) != 0)
+		strlcpy(identity_host, "unknown", sizeof(identity_host));
+	identity_host[sizeof(identity_host) - 1] = '\0';
+	snprintf(identity_port, sizeof(identity_port), "%d", PostPortNumber);
+	snprintf(identity_pid, sizeof(identity_pid), "%d", (int) PostmasterPid);
+
+	/*
+	 * A lease keeper that restarts finds the leases of its predecessor in
+	 * shared memory: keep them, and renew them with their fencing tokens.
+	 */
+	SpinLockAcquire(&sh->lease_mutex);
+	sh->lease_round_done = false;
+	for (i = 0; i < sh->nslots; i++)
+	{
+		SnowflakeLeaseInfo *info = snowflake_lease_info(i);
+		SnowflakeSlotData *s = &sh->slots[i].d;
+
+		mine[i].worker_id = -1;
+		mine[i].floor_ms = -1;
+		if (s->worker_id >= 0 && info->fencing_token > 0 &&
+			(info->state == SNOWFLAKE_LEASE_HELD ||
+			 info->state == SNOWFLAKE_LEASE_EXPIRED ||
+			 info->state == SNOWFLAKE_LEASE_WAITING))
+		{
+			mine[i].worker_id = s->worker_id;
+			mine[i].token = info->fencing_token;
+			mine[i].floor_ms = info->floor_ms;
+			mine[i].deadline = (int64) pg_atomic_read_u64(&s->deadline_ms);
+			mine[i].published = mine[i].deadline != 0;
+		}
+	}
+	SpinLockRelease(&sh->lease_mutex);
+}
+
+/*
+ * One round of the lease keeper: connect, renew when due, lease what is
+ * missing.  Returns how long to sleep, in ms.
+ */
+int64
+snowflake_lease_keeper_tick(void)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	MemoryContext oldcxt;
+	char		err[COORD_ERRLEN];
+	int64		now;
+	int64		ttl,
+				renew_every,
+				margin;
+	int64		sleep_ms = RETRY_MS;
+	bool		ok = true;
+	bool		missing = false;
+	int			i;
+
+	if (RecoveryInProgress())
+	{
+		for (i = 0; i < sh->nslots; i++)
+			set_state(i, SNOWFLAKE_LEASE_STANDBY, -1);
+		round_done();
+		was_standby = true;
+		return RETRY_MS;
+	}
+	if (was_standby)
+	{
+		/* promoted: minting waits for this server's first leases */
+		was_standby = false;
+		SpinLockAcquire(&sh->lease_mutex);
+		sh->lease_round_done = false;
+		SpinLockRelease(&sh->lease_mutex);
+		for (i = 0; i < sh->nslots; i++)
+			set_state(i, SNOWFLAKE_LEASE_STARTING, -1);
+	}
+
+	MemoryContextReset(tick_cxt);
+	oldcxt = MemoryContextSwitchTo(tick_cxt);
+	lease_timing(&ttl, &renew_every, &margin);
+	err[0] = '\0';
+
+	if (!coord_connect(err))
+		ok = false;
+	if (ok && coord_take_fresh())
+	{
+		/* a new session: the advisory locks must be taken again */
+		table_ready = false;
+		for (i = 0; i < sh->nslots; i++)
+			mine[i].locked = false;
+		next_renew_at = 0;
+	}
+	if (ok)
+		ok = ensure_table(err) && relock(err);
+
+	/* a renewal interval shortened by a reload applies at once */
+	next_renew_at = Min(next_renew_at, last_renew_sent + renew_every);
+	now = mono_ms();
+	if (ok && now >= next_renew_at)
+	{
+		last_renew_sent = now;
+		if (renew(err))
+			next_renew_at = now + renew_every;
+		else
+			ok = false;
+	}
+	for (i = 0; i < sh->nslots; i++)
+		if (mine[i].worker_id < 0)
+			missing = true;
+	if (ok && missing && now >= next_acquire_at)
+	{
+		if (!acquire(err))
+			ok = false;
+		next_acquire_at = now + RETRY_MS;
+	}
+
+	sleep_ms = Min(sleep_ms, publish_ready());
+	refresh_states();
+	round_done();
+
+	if (ok)
+	{
+		if (failing_since >= 0)
+			ereport(LOG,
+					(errmsg("snowflake: the coordinator answers again after " INT64_FORMAT " ms",
+							mono_ms() - failing_since)));
+		failing_since = -1;
+		logged_err[0] = '\0';
+		set_error("");
+	}
+	else
+	{
+		int64		mono = mono_ms();
+
+		set_error(err);
+		/* the same problem is logged once a minute, not every second */
+		if (strcmp(err, logged_err) != 0 || mono - logged_at >= 60000)
+		{
+			ereport(LOG,
+					(errmsg("snowflake: could not reach the coordinator: %s", err)));
+			strlcpy(logged_err, err, sizeof(logged_err));
+			logged_at = mono;
+		}
+		if (failing_since < 0)
+			failing_since = mono;
+		next_renew_at = Min(next_renew_at, mono + RETRY_MS);
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	/* wake for the next renewal, and retry failures soon */
+	now = mono_ms();
+	if (!ok)
+		return Min(sleep_ms, RETRY_MS);
+	if (next_renew_at > now)
+		sleep_ms = Min(sleep_ms, next_renew_at - now);
+	else
+		sleep_ms = Min(sleep_ms, 1);
+	return Max(1, sleep_ms);
+}
+
+/*
+ * Release every lease at shutdown: stop minting under them first, then
+ * report the last millisecond minted and the release time.
+ */
+void
+snowflake_lease_keeper_release(void)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	char		err[COORD_ERRLEN];
+	char	  **ids;
+	char	  **tokens;
+	char	  **lasts;
+	const char *params[4];
+	int			n = 0;
+	int			i;
+	CoordResult res;
+
+	if (mine == NULL)
+		return;
+	MemoryContextSwitchTo(tick_cxt);
+	ids = palloc(sizeof(char *) * sh->nslots);
+	tokens = palloc(sizeof(char *) * sh->nslots);
+	lasts = palloc(sizeof(char *) * sh->nslots);
+	for (i = 0; i < sh->nslots; i++)
+		if (mine[i].worker_id >= 0)
+			unpublish(i);
+	pg_memory_barrier();
+
+	for (i = 0; i < sh->nslots; i++)
+	{
+		if (mine[i].worker_id < 0 || !mine[i].locked)
+			continue;
+		ids[n] = psprintf("%d", mine[i].worker_id);
+		tokens[n] = psprintf(INT64_FORMAT, mine[i].token);
+		lasts[n] = last_minted_text(i);
+		n++;
+	}
+	if (n == 0)
+		return;
+	params[0] = psprintf(INT64_FORMAT, wall_unix_ms());
+	params[1] = array_text(ids, n);
+	params[2] = array_text(tokens, n);
+	params[3] = array_text(lasts, n);
+	if (!coord_exec("UPDATE " LEASE_TABLE " AS l"
+					" SET released_at = now(), expires_at = now(),"
+					"     last_minted_at = greatest(l.last_minted_at,"
+					"        timestamptz 'epoch' + v.last_ms * interval '1 millisecond'),"
+					"     minting_until = timestamptz 'epoch' + $1::int8 * interval '1 millisecond'"
+					" FROM unnest($2::int4[], $3::int8[], $4::int8[]) AS v(worker_id, token, last_ms)"
+					" WHERE l.worker_id = v.worker_id AND l.fencing_token = v.token"
+					" RETURNING l.worker_id",
+					4, params, &res, err))
+	{
+		ereport(LOG,
+				(errmsg("snowflake: could not release worker ID leases; they expire by themselves: %s",
+						err)));
+		return;
+	}
+	if (res.nrows > 0)
+	{
+		StringInfoData list;
+
+		initStringInfo(&list);
+		for (i = 0; i < res.nrows; i++)
+			appendStringInfo(&list, "%s%s", i > 0 ? ", " : "", COORD_VALUE(&res, i, 0));
+		ereport(LOG,
+				(errmsg("snowflake: released worker ID%s %s",
+						res.nrows > 1 ? "s" : "", list.data)));
+	}
+	for (i = 0; i < sh->nslots; i++)
+	{
+		if (mine[i].worker_id >= 0)
+			set_state(i, SNOWFLAKE_LEASE_STARTING, -1);
+		mine[i].worker_id = -1;
+	}
+	if (!coord_embedded())
+	{
+		(void) coord_exec("SELECT pg_advisory_unlock_all()", 0, NULL, NULL, err);
+		coord_disconnect();
+	}
+}
