@@ -3,8 +3,8 @@
 --
 -- Assumes the extension exists (created by the layouts test) and the
 -- configuration of test/snowflake.conf: the library preloaded, every
--- snowflake.* setting at its default, so 8 slots under worker IDs 0 to 7
--- and the default layout, which runs out at 2093-09-06 15:47:35.551999+00.
+-- snowflake.* setting at its default, so 8 slots that lease worker IDs 0 to 7
+-- from a fresh embedded coordination table, and the default layout, which runs out at 2093-09-06 15:47:35.551999+00.
 --
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
@@ -25,12 +25,22 @@ SHOW snowflake.worker_slots;
 SELECT count(*) AS slots FROM snowflake_status;
 SELECT count(*) AS slots FROM snowflake_status();
 
--- Each slot has a worker ID of its own, inside this server's range.
+-- Each slot has a worker ID of its own: a fresh coordination table leases
+-- the lowest never used ones.
 SELECT count(DISTINCT worker_id) AS worker_ids,
        bool_and(worker_id BETWEEN 0 AND 7) AS in_range,
        array_agg(worker_id ORDER BY worker_id) AS ids
   FROM snowflake_status;
-SELECT bool_and(lease_state IS NOT NULL) AS lease_state_set FROM snowflake_status;
+SELECT DISTINCT lease_state FROM snowflake_status;
+
+-- A held lease expires (on the coordinator's clock) after its fencing
+-- deadline (on this server's): the margin lies between them.
+SELECT bool_and(fencing_deadline > now()) AS deadline_ahead,
+       bool_and(lease_expires_at > fencing_deadline) AS expiry_after_deadline,
+       bool_and(lease_expires_at - fencing_deadline
+                BETWEEN interval '4 seconds' AND interval '6 seconds') AS margin_between
+  FROM snowflake_status;
+
 
 -- When the layout runs out, the same on every row.
 SELECT DISTINCT time_field_ends_at FROM snowflake_status;

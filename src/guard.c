@@ -186,6 +186,8 @@ load_mark(int64 *mark)
 	 * dropping and re-creating the extension cannot lose the mark.
 	 */
 	if (SPI_execute("SET LOCAL client_min_messages = warning", false, 0) != SPI_OK_UTILITY ||
+	/* the lease keeper creates the schema too (lease.c): one at a time */
+		SPI_execute("SELECT pg_advisory_xact_lock(1397641047, -1)", false, 0) != SPI_OK_SELECT ||
 		SPI_execute("CREATE SCHEMA IF NOT EXISTS snowflake_state", false, 0) != SPI_OK_UTILITY ||
 		SPI_execute("CREATE TABLE IF NOT EXISTS snowflake_state.server_state ("
 					" only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),"

@@ -875,64 +875,78 @@ acquire(char *err)
 		char		last[16];
 		char		limit[16];
 		const char *params[6];
-		CoordResult res;
-		int			r;
+		int			round;
 
 		snprintf(first, sizeof(first), "%d", region_prefix());
 		snprintf(last, sizeof(last), "%d", region_prefix() + local_ids() - 1);
-		snprintf(limit, sizeof(limit), "%d", missing + sh->nslots + 8);
+		snprintf(limit, sizeof(limit), "%d", missing + 8);
 		params[0] = first;
 		params[1] = last;
 		params[2] = limit;
 		params[3] = identity_sysid;
 		params[4] = identity_host;
 		params[5] = identity_port;
-		if (!coord_exec("SELECT g.w FROM generate_series($1::int4, $2::int4) AS g(w)"
-						" LEFT JOIN " LEASE_TABLE " l ON l.worker_id = g.w"
-						" WHERE l.worker_id IS NULL OR l.released_at IS NOT NULL"
-						"    OR l.expires_at < now()"
-						" ORDER BY (l.holder_system_id = $4 AND l.holder_host = $5"
-						"           AND l.holder_port = $6::int4) IS NOT TRUE,"
-						"          l.worker_id IS NOT NULL, l.expires_at, g.w"
-						" LIMIT $3::int4",
-						6, params, &res, err))
-			return false;
 
-		r = 0;
-		for (i = 0; i < sh->nslots; i++)
+		/*
+		 * Servers starting together race for the same candidates; whoever
+		 * loses a race asks for fresh candidates, a few times.
+		 */
+		for (round = 0; round < 8; round++)
 		{
-			bool		done = false;
+			CoordResult res;
+			int			r = 0;
+			bool		exhausted = false;
 
-			if (mine[i].worker_id >= 0)
-				continue;
-			while (!done && r < res.nrows)
-			{
-				int32		want = pg_strtoint32(COORD_VALUE(&res, r, 0));
-
-				r++;
-				if (holds(want))
-					continue;
-				switch (acquire_one(i, want, holder, sizeof(holder), err))
-				{
-					case ACQUIRE_OK:
-						done = true;
-						break;
-					case ACQUIRE_HELD:
-						break;
-					case ACQUIRE_ERROR:
-						return false;
-				}
-			}
-			if (!done)
-			{
-				set_state(i, SNOWFLAKE_LEASE_NONE, -1);
-				snprintf(err, COORD_ERRLEN,
-						 "no free worker ID is left in the %d worker IDs of this server's region",
-						 local_ids());
+			if (!coord_exec("SELECT g.w FROM generate_series($1::int4, $2::int4) AS g(w)"
+							" LEFT JOIN " LEASE_TABLE " l ON l.worker_id = g.w"
+							" WHERE l.worker_id IS NULL OR l.released_at IS NOT NULL"
+							"    OR l.expires_at < now()"
+							" ORDER BY (l.holder_system_id = $4 AND l.holder_host = $5"
+							"           AND l.holder_port = $6::int4) IS NOT TRUE,"
+							"          l.worker_id IS NOT NULL, l.expires_at, g.w"
+							" LIMIT $3::int4",
+							6, params, &res, err))
 				return false;
+
+			for (i = 0; i < sh->nslots && !exhausted; i++)
+			{
+				bool		done = false;
+
+				if (mine[i].worker_id >= 0)
+					continue;
+				while (!done && r < res.nrows)
+				{
+					int32		want = pg_strtoint32(COORD_VALUE(&res, r, 0));
+
+					r++;
+					if (holds(want))
+						continue;
+					switch (acquire_one(i, want, holder, sizeof(holder), err))
+					{
+						case ACQUIRE_OK:
+							done = true;
+							break;
+						case ACQUIRE_HELD:
+							break;
+						case ACQUIRE_ERROR:
+							return false;
+					}
+				}
+				if (!done)
+					exhausted = true;
 			}
+			if (!exhausted)
+				return true;
+			if (res.nrows < missing + 8)
+				break;			/* every free worker ID was tried */
 		}
-		return true;
+		for (i = 0; i < sh->nslots; i++)
+			if (mine[i].worker_id < 0)
+				set_state(i, SNOWFLAKE_LEASE_NONE, -1);
+		snprintf(err, COORD_ERRLEN,
+				 "no free worker ID is left among the %d worker IDs of this server's region",
+				 local_ids());
+		return false;
 	}
 }
 
