@@ -54,7 +54,7 @@ SELECT snowflake_from_timestamp(now() - interval '1 minute') AS since_a_minute_a
 \echo 'Decoding an ID from another system (Discord):'
 SELECT * FROM snowflake_decode(175928847299117063, 'discord');
 
-\echo 'Slots of this server:'
-SELECT slot, worker_id, lease_state, ids_issued, ms_saturated, time_field_ends_at
+\echo 'Slots of this server, each under a leased worker ID:'
+SELECT slot, worker_id, lease_state, fencing_deadline, ids_issued, ms_saturated
 FROM snowflake_status;
 SQL
