@@ -71,8 +71,12 @@
 /* First key of the advisory locks that guard leases ('SNOW'). */
 #define LEASE_LOCK_CLASS	"1397641047"
 #define LEASE_TABLE			"snowflake_state.worker_lease"
-/* How soon a failed step is tried again, in ms. */
-#define RETRY_MS			1000
+/*
+ * How soon a failed renewal or connection is tried again, and how soon a
+ * worker ID that could not be leased is tried again, in ms.
+ */
+#define RETRY_MS			200
+#define ACQUIRE_RETRY_MS	1000
 /* How long the minting path waits for the first leases after a start. */
 #define FIRST_LEASE_WAIT_MS 10000
 
@@ -234,8 +238,10 @@ snowflake_lease_await(SnowflakeSlot *home)
 		mono = mono_ms();
 		if (any_slot_usable(mono))
 			return;
+		/* just promoted: the lease keeper has yet to notice */
 		SpinLockAcquire(&sh->lease_mutex);
-		done = sh->lease_round_done;
+		done = sh->lease_round_done &&
+			snowflake_lease_info(0)->state != SNOWFLAKE_LEASE_STANDBY;
 		SpinLockRelease(&sh->lease_mutex);
 		if (done || mono - started > FIRST_LEASE_WAIT_MS)
 			break;
@@ -312,7 +318,12 @@ snowflake_lease_await(SnowflakeSlot *home)
  * ---------------------------------------------------------------------
  */
 
-/* Lease timing in ms, made consistent: renewal well inside the TTL. */
+/*
+ * Lease timing in ms, made consistent.  A renewal that fails is retried
+ * every RETRY_MS until the deadline, ttl - margin after the last one that
+ * succeeded; renewing at most every ttl - 2 * margin - RETRY_MS leaves room
+ * for a coordinator outage of a whole margin.
+ */
 static void
 lease_timing(int64 *ttl, int64 *renew, int64 *margin)
 {
@@ -321,10 +332,10 @@ lease_timing(int64 *ttl, int64 *renew, int64 *margin)
 	*ttl = snowflake_lease_ttl;
 	*margin = snowflake_fencing_margin;
 	*renew = snowflake_lease_renew_interval;
-	if (*margin >= *ttl)
-		*margin = *ttl / 2;
-	if (*renew >= *ttl - *margin)
-		*renew = Max(1, (*ttl - *margin) / 2);
+	if (2 * *margin >= *ttl)
+		*margin = *ttl / 4;
+	if (*renew > *ttl - 2 * *margin - RETRY_MS)
+		*renew = Max(100, *ttl - 2 * *margin - RETRY_MS);
 	if ((*margin != snowflake_fencing_margin ||
 		 *renew != snowflake_lease_renew_interval) &&
 		(warned_for[0] != snowflake_lease_ttl ||
@@ -334,7 +345,7 @@ lease_timing(int64 *ttl, int64 *renew, int64 *margin)
 		ereport(WARNING,
 				(errmsg("snowflake: lease timing does not add up; using a fencing margin of " INT64_FORMAT " ms and renewing every " INT64_FORMAT " ms",
 						*margin, *renew),
-				 errhint("Keep snowflake.fencing_margin below snowflake.lease_ttl, and snowflake.lease_renew_interval below their difference.")));
+				 errhint("Keep snowflake.fencing_margin below half of snowflake.lease_ttl, and snowflake.lease_renew_interval below snowflake.lease_ttl minus twice the margin.")));
 		warned_for[0] = snowflake_lease_ttl;
 		warned_for[1] = snowflake_lease_renew_interval;
 		warned_for[2] = snowflake_fencing_margin;
@@ -1075,7 +1086,7 @@ snowflake_lease_keeper_tick(void)
 	int64		ttl,
 				renew_every,
 				margin;
-	int64		sleep_ms = RETRY_MS;
+	int64		sleep_ms = ACQUIRE_RETRY_MS;
 	bool		ok = true;
 	bool		missing = false;
 	int			i;
@@ -1086,7 +1097,7 @@ snowflake_lease_keeper_tick(void)
 			set_state(i, SNOWFLAKE_LEASE_STANDBY, -1);
 		round_done();
 		was_standby = true;
-		return RETRY_MS;
+		return ACQUIRE_RETRY_MS;
 	}
 	if (was_standby)
 	{
@@ -1135,7 +1146,7 @@ snowflake_lease_keeper_tick(void)
 	{
 		if (!acquire(err))
 			ok = false;
-		next_acquire_at = now + RETRY_MS;
+		next_acquire_at = now + ACQUIRE_RETRY_MS;
 	}
 
 	sleep_ms = Min(sleep_ms, publish_ready());

@@ -25,11 +25,12 @@ our @EXPORT = qw(
   slot_states
 );
 
-# Short lease timings for tests: TTL 6 s, renewal every 2 s, margin 2 s, so a
-# slot's fencing deadline is 4 s after its last renewal was sent.
+# Short lease timings for tests: TTL 6 s, renewal every 1 s, margin 2 s, so a
+# slot's fencing deadline is 4 s after its last renewal was sent, and an
+# outage of the coordinator shorter than the margin costs nothing.
 our %FAST_LEASES = (
 	'snowflake.lease_ttl'            => '6s',
-	'snowflake.lease_renew_interval' => '2s',
+	'snowflake.lease_renew_interval' => '1s',
 	'snowflake.fencing_margin'       => '2s',);
 
 # A plain server (no snowflake library) set up as a coordinator: the role
