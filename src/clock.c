@@ -25,6 +25,8 @@
  * are left in that millisecond, turns them into TSC ticks (at 7/8 of the
  * measured rate, so an error in the rate ends the cache early, never late)
  * and returns the cached millisecond while the TSC is below that mark.
+ * Each real reading also reads CLOCK_MONOTONIC, which the minting path
+ * compares with the slots' fencing deadlines (lease.c).
  * The rate is measured against CLOCK_MONOTONIC_RAW over the first 5 ms of
  * minting by the first backend that mints, and published in shared memory
  * (SnowflakeShared.tsc_ticks_per_ms, written once, read by every backend);

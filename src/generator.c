@@ -3,19 +3,20 @@
  * generator.c
  *		Sequence slots in shared memory and the minting path.
  *
- * The server holds snowflake.worker_slots slots, each bound to one worker
- * ID.  A slot's whole minting state is one 64-bit word, (millisecond <<
+ * The server holds snowflake.worker_slots slots, each bound to one leased
+ * worker ID (lease.c), and minting only before its fencing deadline.  A
+ * slot's whole minting state is one 64-bit word, (millisecond <<
  * sequence_bits) | sequence, changed only by compare-and-swap, so backends
  * on different slots never touch a common cache line on the minting path
  * and backends sharing a slot never wait on a lock.
  *
  * Each session has a home slot (the least used one when it first mints).
  * When its slot has run out of sequence numbers in the current millisecond
- * it goes on in the next slot up, whose worker ID is higher, so its IDs
- * still increase; when every slot above it is spent too, it waits for the
- * next millisecond and starts again from home.  A session remembers the
- * millisecond and slot of its last ID and never goes to a lower slot within
- * the same millisecond, which keeps its IDs strictly increasing.
+ * it goes on in the next slot up (leased worker IDs ascend with the slots);
+ * when every usable slot is spent too, it waits for the next millisecond
+ * and starts again from home.  A session remembers the millisecond and
+ * worker ID of its last ID and never takes a lower worker ID within the
+ * same millisecond, which keeps its IDs strictly increasing.
  *
  * Shared state and its protocol:
  *	 slots[i].state	 read by anyone; written only by CAS.
@@ -27,8 +28,13 @@
  *					 stored mark before it publishes hwm_ms after a start.  A backend whose clock
  *					 reads below it goes through the clock policy (clock.c)
  *					 before it may mint.
- *	 slots[i].worker_id  set while shared memory is initialised, under
- *					 AddinShmemInitLock, and constant afterwards.
+ *	 slots[i].worker_id, binding, deadline_ms  written by the lease keeper
+ *					 only.  A backend reads binding (skipping the slot while it
+ *					 is odd), then deadline_ms and worker_id, and after taking
+ *					 numbers reads binding again: if it moved, the slot was
+ *					 re-bound meanwhile and the numbers go unused.  The
+ *					 deadline is compared with the monotonic reading taken
+ *					 with the wall clock (clock.c), at most a millisecond old.
  *	 counters		 atomic adds, read without locks by snowflake_status().
  *
  *-------------------------------------------------------------------------
