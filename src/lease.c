@@ -458,23 +458,42 @@ last_minted_text(int i)
 					snowflake_cluster_layout.epoch_ms);
 }
 
-/* '{a,b,NULL}' from strings (NULL for SQL NULL). */
-static char *
-array_text(char **items, int n)
+/*
+ * The leases this keeper holds, with their advisory locks, as three array
+ * literals for unnest(): worker IDs, fencing tokens, and the last
+ * millisecond each slot minted (Unix ms, NULL if none).  Returns how many.
+ */
+static int
+held_leases(char **ids, char **tokens, char **lasts)
 {
-	StringInfoData buf;
+	StringInfoData id_list;
+	StringInfoData token_list;
+	StringInfoData last_list;
+	int			n = 0;
 	int			i;
 
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	for (i = 0; i < n; i++)
+	initStringInfo(&id_list);
+	initStringInfo(&token_list);
+	initStringInfo(&last_list);
+	for (i = 0; i < snowflake_shared->nslots; i++)
 	{
-		if (i > 0)
-			appendStringInfoChar(&buf, ',');
-		appendStringInfoString(&buf, items[i] ? items[i] : "NULL");
+		char	   *last;
+
+		if (mine[i].worker_id < 0 || !mine[i].locked)
+			continue;
+		last = last_minted_text(i);
+		appendStringInfo(&id_list, "%s%d", n ? "," : "{", mine[i].worker_id);
+		appendStringInfo(&token_list, "%s" INT64_FORMAT, n ? "," : "{", mine[i].token);
+		appendStringInfo(&last_list, "%s%s", n ? "," : "{", last ? last : "NULL");
+		n++;
 	}
-	appendStringInfoChar(&buf, '}');
-	return buf.data;
+	appendStringInfoChar(&id_list, '}');
+	appendStringInfoChar(&token_list, '}');
+	appendStringInfoChar(&last_list, '}');
+	*ids = id_list.data;
+	*tokens = token_list.data;
+	*lasts = last_list.data;
+	return n;
 }
 
 static TimestampTz
@@ -586,14 +605,13 @@ static bool
 renew(char *err)
 {
 	SnowflakeShared *sh = snowflake_shared;
-	int			n = 0;
 	int			i;
 	int			r;
-	char	  **ids = palloc(sizeof(char *) * sh->nslots);
-	char	  **tokens = palloc(sizeof(char *) * sh->nslots);
-	char	  **lasts = palloc(sizeof(char *) * sh->nslots);
 	bool	   *renewed = palloc0(sizeof(bool) * sh->nslots);
 	const char *params[5];
+	char	   *ids;
+	char	   *tokens;
+	char	   *lasts;
 	int64		ttl,
 				renew_every,
 				margin;
@@ -602,25 +620,16 @@ renew(char *err)
 	CoordResult res;
 
 	lease_timing(&ttl, &renew_every, &margin);
-	for (i = 0; i < sh->nslots; i++)
-	{
-		if (mine[i].worker_id < 0)
-			continue;
-		ids[n] = psprintf("%d", mine[i].worker_id);
-		tokens[n] = psprintf(INT64_FORMAT, mine[i].token);
-		lasts[n] = last_minted_text(i);
-		n++;
-	}
-	if (n == 0)
+	if (held_leases(&ids, &tokens, &lasts) == 0)
 		return true;
 
 	sent = mono_ms();
 	sent_wall = wall_unix_ms();
 	params[0] = psprintf(INT64_FORMAT, ttl);
 	params[1] = psprintf(INT64_FORMAT, sent_wall + ttl - margin);
-	params[2] = array_text(ids, n);
-	params[3] = array_text(tokens, n);
-	params[4] = array_text(lasts, n);
+	params[2] = ids;
+	params[3] = tokens;
+	params[4] = lasts;
 	if (!coord_exec("UPDATE " LEASE_TABLE " AS l"
 					" SET renewed_at = now(),"
 					"     expires_at = now() + $1::int8 * interval '1 millisecond',"
@@ -1202,40 +1211,27 @@ snowflake_lease_keeper_release(void)
 {
 	SnowflakeShared *sh = snowflake_shared;
 	char		err[COORD_ERRLEN];
-	char	  **ids;
-	char	  **tokens;
-	char	  **lasts;
+	char	   *ids;
+	char	   *tokens;
+	char	   *lasts;
 	const char *params[4];
-	int			n = 0;
 	int			i;
 	CoordResult res;
 
 	if (mine == NULL)
 		return;
 	MemoryContextSwitchTo(tick_cxt);
-	ids = palloc(sizeof(char *) * sh->nslots);
-	tokens = palloc(sizeof(char *) * sh->nslots);
-	lasts = palloc(sizeof(char *) * sh->nslots);
 	for (i = 0; i < sh->nslots; i++)
 		if (mine[i].worker_id >= 0)
 			unpublish(i);
 	pg_memory_barrier();
 
-	for (i = 0; i < sh->nslots; i++)
-	{
-		if (mine[i].worker_id < 0 || !mine[i].locked)
-			continue;
-		ids[n] = psprintf("%d", mine[i].worker_id);
-		tokens[n] = psprintf(INT64_FORMAT, mine[i].token);
-		lasts[n] = last_minted_text(i);
-		n++;
-	}
-	if (n == 0)
+	if (held_leases(&ids, &tokens, &lasts) == 0)
 		return;
 	params[0] = psprintf(INT64_FORMAT, wall_unix_ms());
-	params[1] = array_text(ids, n);
-	params[2] = array_text(tokens, n);
-	params[3] = array_text(lasts, n);
+	params[1] = ids;
+	params[2] = tokens;
+	params[3] = lasts;
 	if (!coord_exec("UPDATE " LEASE_TABLE " AS l"
 					" SET released_at = now(), expires_at = now(),"
 					"     last_minted_at = greatest(l.last_minted_at,"

@@ -46,13 +46,6 @@ sub try_sql_as
 	};
 }
 
-# The postmaster PID, from postmaster.pid (the framework reads it at start).
-sub postmaster_pid
-{
-	my ($node) = @_;
-	return $node->{_pid};
-}
-
 my $node = new_node('lease_embedded');
 $node->start;
 my $port = $node->port;

@@ -42,18 +42,6 @@ END { thaw(); }
 
 # Local helpers (SnowflakeTest and FleetTest have none for processes).
 
-# PID of the postmaster of $node, from postmaster.pid.
-sub postmaster_pid
-{
-	my ($node) = @_;
-	my $file = $node->data_dir . '/postmaster.pid';
-	open(my $fh, '<', $file) or die "could not read $file: $!";
-	my $pid = <$fh>;
-	close($fh);
-	chomp $pid;
-	return $pid;
-}
-
 # State letter (R, S, T, ...) and parent PID of $pid, from /proc/PID/stat.
 sub proc_stat
 {

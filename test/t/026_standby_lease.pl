@@ -58,17 +58,6 @@ sub decoded_worker_ids
 		   FROM unnest('{" . join(',', @ids) . "}'::bigint[]) i");
 }
 
-sub postmaster_pid
-{
-	my ($node) = @_;
-	my $file = $node->data_dir . '/postmaster.pid';
-	open(my $fh, '<', $file) or die "could not read $file: $!";
-	my $pid = <$fh>;
-	close($fh);
-	chomp $pid;
-	return $pid;
-}
-
 my $primary = new_node('primary',
 	init => { allows_streaming => 1 },
 	conf => $leases);

@@ -23,6 +23,7 @@ our @EXPORT = qw(
   new_fleet_node
   lease_rows
   slot_states
+  postmaster_pid
 );
 
 # Short lease timings for tests: TTL 6 s, renewal every 1 s, margin 2 s, so a
@@ -84,6 +85,19 @@ sub slot_states
 	return $node->safe_psql('postgres',
 		"SELECT string_agg(coalesce(worker_id::text, '-') || ':' || lease_state, ',' ORDER BY slot)
 		   FROM snowflake_status");
+}
+
+# PID of the postmaster of $node (the holder_pid of its leases), from
+# postmaster.pid.
+sub postmaster_pid
+{
+	my ($node) = @_;
+	my $file = $node->data_dir . '/postmaster.pid';
+	open(my $fh, '<', $file) or die "could not read $file: $!";
+	my $pid = <$fh>;
+	close($fh);
+	chomp $pid;
+	return $pid;
 }
 
 1;
