@@ -1176,6 +1176,16 @@ snowflake_lease_keeper_tick(void)
 	{
 		int64		mono = mono_ms();
 
+		/* slots that have not leased anything yet could not: say so */
+		for (i = 0; i < sh->nslots; i++)
+		{
+			SnowflakeLeaseInfo *info = snowflake_lease_info(i);
+
+			SpinLockAcquire(&sh->lease_mutex);
+			if (mine[i].worker_id < 0 && info->state == SNOWFLAKE_LEASE_STARTING)
+				info->state = SNOWFLAKE_LEASE_NONE;
+			SpinLockRelease(&sh->lease_mutex);
+		}
 		set_error(err);
 		/* the same problem is logged once a minute, not every second */
 		if (strcmp(err, logged_err) != 0 || mono - logged_at >= 60000)
