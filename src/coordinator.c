@@ -87,6 +87,13 @@ coord_disconnect(void)
 	conn = NULL;
 }
 
+/* Whether there is a session with the coordinator now. */
+bool
+coord_connected(void)
+{
+	return coord_embedded() || (conn != NULL && PQstatus(conn) == CONNECTION_OK);
+}
+
 /* True once after each new session with the coordinator. */
 bool
 coord_take_fresh(void)

@@ -25,6 +25,7 @@ typedef struct CoordResult
 extern bool coord_embedded(void);
 extern bool coord_connect(char *err);
 extern bool coord_take_fresh(void);
+extern bool coord_connected(void);
 extern void coord_disconnect(void);
 extern bool coord_exec(const char *sql, int nparams, const char *const *params,
 					   CoordResult *res, char *err);

@@ -719,7 +719,16 @@ take_lock(const char *id, char *err)
 					"   AND k.objsubid = 2 AND k.pid <> pg_backend_pid()"
 					"   AND (l.released_at IS NOT NULL OR l.expires_at < now())",
 					1, params, &res, err))
-		return ACQUIRE_ERROR;
+	{
+		if (!coord_connected())
+			return ACQUIRE_ERROR;
+		/* not allowed to end that session: this worker ID stays taken */
+		ereport(LOG,
+				(errmsg("snowflake: worker ID %s: could not end the coordinator session that holds the lock of its expired lease: %s",
+						id, err),
+				 errhint("Let the servers of a fleet use one coordinator role, or grant it pg_signal_backend.")));
+		return ACQUIRE_HELD;
+	}
 	if (res.nrows == 0)
 		return ACQUIRE_HELD;
 	ereport(LOG,
@@ -1098,6 +1107,7 @@ snowflake_lease_keeper_tick(void)
 	int64		sleep_ms = ACQUIRE_RETRY_MS;
 	bool		ok = true;
 	bool		missing = false;
+	bool		reached = true;
 	int			i;
 
 	if (RecoveryInProgress())
@@ -1125,7 +1135,7 @@ snowflake_lease_keeper_tick(void)
 	err[0] = '\0';
 
 	if (!coord_connect(err))
-		ok = false;
+		ok = reached = false;
 	if (ok && coord_take_fresh())
 	{
 		/* a new session: the advisory locks must be taken again */
@@ -1190,8 +1200,12 @@ snowflake_lease_keeper_tick(void)
 		/* the same problem is logged once a minute, not every second */
 		if (strcmp(err, logged_err) != 0 || mono - logged_at >= 60000)
 		{
-			ereport(LOG,
-					(errmsg("snowflake: could not reach the coordinator: %s", err)));
+			if (reached)
+				ereport(LOG,
+						(errmsg("snowflake: could not lease or renew worker IDs: %s", err)));
+			else
+				ereport(LOG,
+						(errmsg("snowflake: could not reach the coordinator: %s", err)));
 			strlcpy(logged_err, err, sizeof(logged_err));
 			logged_at = mono;
 		}

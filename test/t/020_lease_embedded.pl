@@ -227,9 +227,7 @@ is(scalar(keys %token_before), 8, '8 leases held before the stop');
 my $log_offset = -s $node->logfile;
 $node->stop;
 my $log = slurp_file($node->logfile, $log_offset);
-# INTERFACE.md gives one line per ID ("snowflake: released worker ID %d");
-# the build logs one line for all ("released worker IDs 0, 1, ..."): accept
-# either, as long as each of the 8 IDs is named.
+# One line names every worker ID released ("released worker IDs 0, 1, ...").
 my @released = sort { $a <=> $b } map { /(\d+)/g }
   $log =~ /snowflake: released worker IDs? ([\d, ]+)/g;
 is("@released", '0 1 2 3 4 5 6 7', 'the server log says each of the 8 worker IDs was released');
