@@ -108,24 +108,11 @@ my %bench_out;
 sub start_chunk
 {
 	my ($name, $seconds) = @_;
-	my $node   = $server{$name};
-	my $script = $node->basedir . '/events.sql';
-	unless (-e $script)
-	{
-		open(my $fh, '>', $script) or die "could not write $script: $!";
-		print $fh "INSERT INTO events (origin, payload) VALUES ('$name', 1);\n";
-		close($fh);
-	}
-	my %h = (out => '', err => '');
-	local $ENV{PGHOST}     = $node->host;
-	local $ENV{PGPORT}     = $node->port;
-	local $ENV{PGDATABASE} = 'postgres';
-	local $ENV{PGAPPNAME}  = 'pgbench';
-	my @cmd = ('pgbench', '-n', '-c', $CLIENTS, '-j', $CLIENTS, '-T', $seconds,
-		'-f', $script);
-	$h{handle} = IPC::Run::start(\@cmd, '<', \undef, '>', \$h{out}, '2>', \$h{err});
+	$bench{$name} = start_pgbench($server{$name},
+		clients => $CLIENTS,
+		seconds => $seconds,
+		sql     => "INSERT INTO events (origin, payload) VALUES ('$name', 1);");
 	$chunks{$name}++;
-	$bench{$name} = \%h;
 	return;
 }
 

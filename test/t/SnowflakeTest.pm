@@ -314,7 +314,8 @@ sub check_ids
 
 # Start pgbench in the background: $clients sessions, for $seconds,
 # each transaction inserting one ID minted by snowflake_nextval() with
-# run = $run, client = pgbench's client_id (application_name 'pgbench').
+# run = $run, client = pgbench's client_id (application_name 'pgbench'), or
+# running the statement $opts{sql} instead.
 # Returns a handle for
 # finish_pgbench.
 sub start_pgbench
@@ -323,10 +324,11 @@ sub start_pgbench
 	my $clients = $opts{clients} // 4;
 	my $seconds = $opts{seconds} // 4;
 	my $run     = $opts{run}     // 1;
-	my $script  = $node->basedir . "/mint_$run.sql";
+	my $sql     = $opts{sql}
+	  // "INSERT INTO ids (run, client, id) VALUES (:run, :client_id, snowflake_nextval());";
+	my $script = $node->basedir . "/mint_$run.sql";
 	open(my $fh, '>', $script) or die "could not write $script: $!";
-	print $fh
-	  "INSERT INTO ids (run, client, id) VALUES (:run, :client_id, snowflake_nextval());\n";
+	print $fh "$sql\n";
 	close($fh);
 
 	my %h = (out => '', err => '');
