@@ -22,6 +22,7 @@
  */
 #include "postgres.h"
 
+#include "clock.h"
 #include "coordinator.h"
 #include "snowflake.h"
 
@@ -37,7 +38,6 @@
 #include "utils/snapmgr.h"
 #include "utils/wait_event.h"
 
-#include <time.h>
 
 /* How long one connection attempt or one statement may take, in ms. */
 #define COORD_TIMEOUT_MS	5000
@@ -50,15 +50,6 @@ bool
 coord_embedded(void)
 {
 	return snowflake_coordinator == NULL || snowflake_coordinator[0] == '\0';
-}
-
-static int64
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* libpq's messages end with a newline; keep one line. */
@@ -115,7 +106,7 @@ wait_socket(bool for_write, int64 deadline, char *err)
 {
 	for (;;)
 	{
-		int64		left = deadline - mono_ms();
+		int64		left = deadline - snowflake_clock_ns(CLOCK_MONOTONIC) / 1000000;
 		int			rc;
 
 		if (left <= 0)
@@ -174,7 +165,7 @@ coord_connect(char *err)
 		set_err(err, "", "out of memory");
 		return false;
 	}
-	deadline = mono_ms() + COORD_TIMEOUT_MS;
+	deadline = snowflake_clock_ns(CLOCK_MONOTONIC) / 1000000 + COORD_TIMEOUT_MS;
 	for (;;)
 	{
 		PostgresPollingStatusType st;
@@ -214,7 +205,7 @@ static bool
 exec_libpq(const char *sql, int nparams, const char *const *params,
 		   CoordResult *res, char *err)
 {
-	int64		deadline = mono_ms() + COORD_TIMEOUT_MS;
+	int64		deadline = snowflake_clock_ns(CLOCK_MONOTONIC) / 1000000 + COORD_TIMEOUT_MS;
 	PGresult   *last = NULL;
 	PGresult   *r;
 	ExecStatusType st;

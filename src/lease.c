@@ -71,6 +71,19 @@
 /* First key of the advisory locks that guard leases ('SNOW'). */
 #define LEASE_LOCK_CLASS	"1397641047"
 #define LEASE_TABLE			"snowflake_state.worker_lease"
+
+/*
+ * What renewal and release both report, row by row, for the leases this
+ * server holds: the last millisecond each slot minted ($4, from
+ * held_leases()) and minting_until ($1), both in Unix ms, for the rows of
+ * worker IDs $2 whose fencing tokens are still $3.
+ */
+#define REPORT_MINTED \
+	"     last_minted_at = greatest(l.last_minted_at," \
+	"        timestamptz 'epoch' + v.last_ms * interval '1 millisecond')," \
+	"     minting_until = timestamptz 'epoch' + $1::int8 * interval '1 millisecond'" \
+	" FROM unnest($2::int4[], $3::int8[], $4::int8[]) AS v(worker_id, token, last_ms)" \
+	" WHERE l.worker_id = v.worker_id AND l.fencing_token = v.token"
 /*
  * How soon a failed renewal or connection is tried again, and how soon a
  * worker ID that could not be leased is tried again, in ms.
@@ -496,18 +509,11 @@ held_leases(char **ids, char **tokens, char **lasts)
 	return n;
 }
 
+/* A timestamptz from microseconds since 1970-01-01 UTC. */
 static TimestampTz
-unix_us_to_timestamptz(const char *us)
+unix_us_to_timestamptz(int64 us)
 {
-	int64		v = strtoi64(us, NULL, 10);
-
-	return (TimestampTz) (v - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
-}
-
-static TimestampTz
-unix_ms_to_timestamptz(int64 ms)
-{
-	return (TimestampTz) (ms * 1000 - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+	return (TimestampTz) (us - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
 }
 
 static bool
@@ -625,19 +631,15 @@ renew(char *err)
 
 	sent = mono_ms();
 	sent_wall = wall_unix_ms();
-	params[0] = psprintf(INT64_FORMAT, ttl);
-	params[1] = psprintf(INT64_FORMAT, sent_wall + ttl - margin);
-	params[2] = ids;
-	params[3] = tokens;
-	params[4] = lasts;
+	params[0] = psprintf(INT64_FORMAT, sent_wall + ttl - margin);
+	params[1] = ids;
+	params[2] = tokens;
+	params[3] = lasts;
+	params[4] = psprintf(INT64_FORMAT, ttl);
 	if (!coord_exec("UPDATE " LEASE_TABLE " AS l"
 					" SET renewed_at = now(),"
-					"     expires_at = now() + $1::int8 * interval '1 millisecond',"
-					"     last_minted_at = greatest(l.last_minted_at,"
-					"        timestamptz 'epoch' + v.last_ms * interval '1 millisecond'),"
-					"     minting_until = timestamptz 'epoch' + $2::int8 * interval '1 millisecond'"
-					" FROM unnest($3::int4[], $4::int8[], $5::int8[]) AS v(worker_id, token, last_ms)"
-					" WHERE l.worker_id = v.worker_id AND l.fencing_token = v.token"
+					"     expires_at = now() + $5::int8 * interval '1 millisecond',"
+					REPORT_MINTED
 					"   AND l.released_at IS NULL"
 					" RETURNING l.worker_id, (extract(epoch FROM l.expires_at) * 1000000)::int8",
 					5, params, &res, err))
@@ -657,8 +659,8 @@ renew(char *err)
 				publish(i);
 			set_renewed(i, mine[i].published ? SNOWFLAKE_LEASE_HELD : SNOWFLAKE_LEASE_WAITING,
 						mine[i].token,
-						unix_us_to_timestamptz(COORD_VALUE(&res, r, 1)),
-						unix_ms_to_timestamptz(sent_wall), mine[i].floor_ms);
+						unix_us_to_timestamptz(strtoi64(COORD_VALUE(&res, r, 1), NULL, 10)),
+						unix_us_to_timestamptz(sent_wall * 1000), mine[i].floor_ms);
 		}
 	}
 	for (i = 0; i < sh->nslots; i++)
@@ -839,8 +841,8 @@ acquire_one(int i, int32 worker_id, char *holder, size_t holder_len, char *err)
 	mine[i].floor_ms = floor_ms;
 	bind_slot(i, worker_id);
 	set_renewed(i, SNOWFLAKE_LEASE_WAITING, mine[i].token,
-				unix_us_to_timestamptz(COORD_VALUE(&res, 0, 1)),
-				unix_ms_to_timestamptz(sent_wall), floor_ms);
+				unix_us_to_timestamptz(strtoi64(COORD_VALUE(&res, 0, 1), NULL, 10)),
+				unix_us_to_timestamptz(sent_wall * 1000), floor_ms);
 	ereport(LOG,
 			(errmsg("snowflake: leased worker ID %d (fencing token " INT64_FORMAT ")",
 					worker_id, mine[i].token),
@@ -1258,11 +1260,7 @@ snowflake_lease_keeper_release(void)
 	params[3] = lasts;
 	if (!coord_exec("UPDATE " LEASE_TABLE " AS l"
 					" SET released_at = now(), expires_at = now(),"
-					"     last_minted_at = greatest(l.last_minted_at,"
-					"        timestamptz 'epoch' + v.last_ms * interval '1 millisecond'),"
-					"     minting_until = timestamptz 'epoch' + $1::int8 * interval '1 millisecond'"
-					" FROM unnest($2::int4[], $3::int8[], $4::int8[]) AS v(worker_id, token, last_ms)"
-					" WHERE l.worker_id = v.worker_id AND l.fencing_token = v.token"
+					REPORT_MINTED
 					" RETURNING l.worker_id",
 					4, params, &res, err))
 	{
