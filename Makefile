@@ -24,7 +24,8 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 
 # Regression and isolation tests run on temporary servers that preload the
 # library; TAP tests (test/t) build their own clusters.
-REGRESS = layouts decode encode define_layout mint batch status
+REGRESS = layouts decode encode define_layout layout_unit mint batch \
+	batch_cursor status
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check \
 	--temp-config=$(srcdir)/test/snowflake.conf
 ISOLATION = concurrent_mint

@@ -91,11 +91,14 @@ lookup_defined_layout(FunctionCallInfo fcinfo, const char *name)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	SnowflakeLayout layout;
-	const char *why;
+	const char *why = NULL;
 	bool		isnull;
 	HeapTuple	row;
 	TupleDesc	desc;
 	TransactionId xmin;
+	TimestampTz epoch;
+	Interval   *unit;
+	int64		unit_us;
 
 	if (strlen(name) >= SNOWFLAKE_LAYOUT_NAME_LEN)
 		return NULL;
@@ -119,13 +122,20 @@ lookup_defined_layout(FunctionCallInfo fcinfo, const char *name)
 	if (entry)
 		return entry;
 
+	/*
+	 * The columns come back as they are stored and are converted in C, with
+	 * the checks snowflake_define_layout() applies: this runs in any
+	 * session, under its search_path, so the query uses no operator or
+	 * function a schema of the caller's could stand in for (an exact match
+	 * such as numeric * integer in a schema on the path wins over
+	 * pg_catalog's), and a row inserted by hand cannot wrap or round.
+	 */
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "SELECT (extract(epoch FROM epoch) * 1000)::int8,"
-					 " (extract(epoch FROM time_unit) * 1000)::int8,"
+					 "SELECT epoch, time_unit,"
 					 " time_bits, worker_bits, sequence_bits, sequence_above_worker,"
 					 " xmin"
-					 " FROM %s.snowflake_layout WHERE name = $1",
+					 " FROM %s.snowflake_layout WHERE name OPERATOR(pg_catalog.=) $1",
 					 extension_schema(fcinfo));
 	args[0] = CStringGetTextDatum(name);
 
@@ -142,8 +152,22 @@ lookup_defined_layout(FunctionCallInfo fcinfo, const char *name)
 	desc = SPI_tuptable->tupdesc;
 	memset(&layout, 0, sizeof(layout));
 	strlcpy(layout.name, name, sizeof(layout.name));
-	layout.epoch_ms = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-	layout.unit_ms = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+	epoch = DatumGetTimestampTz(SPI_getbinval(row, desc, 1, &isnull));
+	/* the interval lives in SPI's memory: convert it before SPI_finish */
+	unit = DatumGetIntervalP(SPI_getbinval(row, desc, 2, &isnull));
+	if (TIMESTAMP_NOT_FINITE(epoch) || epoch % 1000 != 0)
+		why = "Its epoch is not a finite timestamp in whole milliseconds.";
+	else if (unit->month != 0)
+		why = "Its time unit has months, which are not a fixed length.";
+	else if (!snowflake_interval_us(unit, &unit_us))
+		why = "Its time unit's days and time add up to a number of microseconds outside the range of a bigint.";
+	else if (unit_us <= 0 || unit_us % 1000 != 0)
+		why = "Its time unit is not a positive, whole number of milliseconds.";
+	else
+	{
+		layout.epoch_ms = epoch / 1000 + SNOWFLAKE_PG_EPOCH_UNIX_MS;
+		layout.unit_ms = unit_us / 1000;
+	}
 	layout.time_bits = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
 	layout.worker_bits = DatumGetInt32(SPI_getbinval(row, desc, 4, &isnull));
 	layout.sequence_bits = DatumGetInt32(SPI_getbinval(row, desc, 5, &isnull));
@@ -151,11 +175,12 @@ lookup_defined_layout(FunctionCallInfo fcinfo, const char *name)
 	xmin = DatumGetTransactionId(SPI_getbinval(row, desc, 7, &isnull));
 	SPI_finish();
 
-	if (!snowflake_layout_finish(&layout, &why))
+	if (why != NULL || !snowflake_layout_finish(&layout, &why))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("snowflake layout \"%s\" in table snowflake_layout is invalid", name),
-				 errdetail("%s", why)));
+				 errdetail("%s", why),
+				 errhint("Define layouts with snowflake_define_layout(), which checks them, rather than adding rows to the table.")));
 
 	/* defined by our own transaction: it may yet roll back, so don't cache */
 	if (TransactionIdIsCurrentTransactionId(xmin))
@@ -202,12 +227,22 @@ get_layout_arg(FunctionCallInfo fcinfo, int argno)
 	return layout;
 }
 
+/*
+ * The last ID this session got from snowflake_nextval() or snowflake_batch().
+ * Each mint is above every ID the session minted before, but a batch hands
+ * out its runs one row at a time, and other minting may come between two of
+ * its rows (a cursor, another function in the same target list): the rest
+ * of its run is then below what the session already got.
+ */
+static int64 session_last_id = -1;
+
 Datum
 snowflake_nextval(PG_FUNCTION_ARGS)
 {
 	int64		id;
 
 	snowflake_mint(1, &id);
+	session_last_id = id;
 	PG_RETURN_INT64(id);
 }
 
@@ -222,7 +257,11 @@ typedef struct BatchState
 /*
  * snowflake_batch(count): count IDs, strictly increasing.  Value-per-call,
  * like generate_series: the IDs are minted in runs (up to the rest of a
- * slot's millisecond at once) and returned one by one.
+ * slot's millisecond at once) and returned one by one.  A run overtaken by
+ * other minting in this session is dropped and the rest minted anew, so the
+ * IDs the session gets, in the order it gets them, keep increasing.  (A plan
+ * that collects the rows first, as a function in FROM does, mints them all
+ * before returning any.)
  */
 Datum
 snowflake_batch(PG_FUNCTION_ARGS)
@@ -255,6 +294,12 @@ snowflake_batch(PG_FUNCTION_ARGS)
 	funcctx = SRF_PERCALL_SETUP();
 	state = (BatchState *) funcctx->user_fctx;
 
+	/* the session got a later ID since this run was minted: drop the run */
+	if (unlikely(state->run_left > 0 && state->next_id <= session_last_id))
+	{
+		state->left += state->run_left;
+		state->run_left = 0;
+	}
 	if (state->run_left == 0)
 	{
 		if (state->left == 0)
@@ -264,7 +309,8 @@ snowflake_batch(PG_FUNCTION_ARGS)
 		state->left -= state->run_left;
 	}
 	state->run_left--;
-	SRF_RETURN_NEXT(funcctx, Int64GetDatum(state->next_id++));
+	session_last_id = state->next_id++;
+	SRF_RETURN_NEXT(funcctx, Int64GetDatum(session_last_id));
 }
 
 Datum
@@ -447,7 +493,13 @@ snowflake_define_layout(PG_FUNCTION_ARGS)
 	if (unit->month != 0)
 		invalid_layout_argument("snowflake layout time unit must be a positive, whole number of milliseconds",
 								"Months and years are not a fixed length; use days, hours, seconds or milliseconds.");
-	unit_us = (int64) unit->day * USECS_PER_DAY + unit->time;
+	/* 22008, as PostgreSQL's own interval arithmetic reports an overflow */
+	if (!snowflake_interval_us(unit, &unit_us))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("snowflake layout time unit is out of range"),
+				 errdetail("Its days and time add up to a number of microseconds outside the range of a bigint."),
+				 errhint("Choose a positive unit short enough for the layout's whole time range to fit in the timestamps PostgreSQL can represent.")));
 	if (unit_us <= 0 || unit_us % 1000 != 0)
 		invalid_layout_argument("snowflake layout time unit must be a positive, whole number of milliseconds",
 								NULL);
@@ -472,7 +524,9 @@ snowflake_define_layout(PG_FUNCTION_ARGS)
 	SPI_connect();
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT 1 FROM %s.snowflake_layout WHERE name = $1",
+	/* the caller's search_path must not pick the operator: see lookup_defined_layout() */
+	appendStringInfo(&sql,
+					 "SELECT 1 FROM %s.snowflake_layout WHERE name OPERATOR(pg_catalog.=) $1",
 					 schema);
 	args[0] = CStringGetTextDatum(name);
 	if (SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, false, 1)

@@ -8,7 +8,10 @@
  * the table of built-in layouts (twitter, discord, instagram, sonyflake,
  * pgedge) and the conversions between IDs, fields and timestamps.  Every
  * conversion checks its input against the layout and raises a clear error
- * rather than returning a wrong or wrapped value.
+ * rather than returning a wrong or wrapped value.  Arithmetic on epochs,
+ * units and timestamps is overflow-checked (common/int.h): a layout comes
+ * from user input, and a product that wrapped would pass every later range
+ * check as a small, plausible number.
  *
  * The cluster's own layout ("snowflake") is built from GUCs at load time by
  * snowflake.c and kept in snowflake_cluster_layout; it never changes while
@@ -38,9 +41,9 @@ static SnowflakeLayout builtin_layouts[] = {
 static bool builtins_ready = false;
 
 /*
- * Check a layout's widths and fill in its derived fields.  Returns false and
- * sets *why (a complete sentence) if the widths cannot describe a
- * non-negative bigint.
+ * Check a layout's widths, epoch and unit and fill in its derived fields.
+ * Returns false and sets *why (a complete sentence) if the widths cannot
+ * describe a non-negative bigint or a time value has no timestamp.
  */
 bool
 snowflake_layout_finish(SnowflakeLayout *layout, const char **why)
@@ -93,23 +96,50 @@ snowflake_layout_finish(SnowflakeLayout *layout, const char **why)
 		layout->max_units > (INT64CONST(1) << layout->time_bits) - 1)
 		layout->max_units = (INT64CONST(1) << layout->time_bits) - 1;
 
-	/* The end of the last time unit must still be a valid timestamp. */
+	/*
+	 * The epoch and the end of the last time unit must be valid timestamps;
+	 * then every time value in between has one too, and the conversions
+	 * below cannot overflow for a decoded ID.  A 63- or 64-bit time field
+	 * has max_units = PG_INT64_MAX, so even the unit count past the end needs
+	 * a check.
+	 */
 	{
+		int64		epoch_ms;
+		int64		epoch_us;
+		int64		span_units;
 		int64		span_ms;
 		int64		end_ms;
 		int64		end_us;
 
-		if (pg_mul_s64_overflow(layout->max_units + 1, layout->unit_ms, &span_ms) ||
-			pg_add_s64_overflow(layout->epoch_ms - SNOWFLAKE_PG_EPOCH_UNIX_MS, span_ms, &end_ms) ||
+		if (pg_sub_s64_overflow(layout->epoch_ms, SNOWFLAKE_PG_EPOCH_UNIX_MS, &epoch_ms) ||
+			pg_mul_s64_overflow(epoch_ms, 1000, &epoch_us) ||
+			!IS_VALID_TIMESTAMP(epoch_us) ||
+			pg_add_s64_overflow(layout->max_units, 1, &span_units) ||
+			pg_mul_s64_overflow(span_units, layout->unit_ms, &span_ms) ||
+			pg_add_s64_overflow(epoch_ms, span_ms, &end_ms) ||
 			pg_mul_s64_overflow(end_ms, 1000, &end_us) ||
-			!IS_VALID_TIMESTAMP(end_us) ||
-			!IS_VALID_TIMESTAMP((layout->epoch_ms - SNOWFLAKE_PG_EPOCH_UNIX_MS) * 1000))
+			!IS_VALID_TIMESTAMP(end_us))
 		{
 			*why = "The layout's time range runs outside the timestamps PostgreSQL can represent.";
 			return false;
 		}
 	}
 	return true;
+}
+
+/*
+ * An interval's length in microseconds, for a layout's time unit.  Returns
+ * false if its days and time add up to more than a bigint holds: summed
+ * unchecked they wrap, and a wrapped unit (2147483647 days
+ * -298651767:41:44.48284 comes out as 1 ms) passes every later check as a
+ * short one.  Months have no fixed length: the caller refuses them first.
+ */
+bool
+snowflake_interval_us(const Interval *interval, int64 *us)
+{
+	Assert(interval->month == 0);
+	return !pg_mul_s64_overflow((int64) interval->day, USECS_PER_DAY, us) &&
+		!pg_add_s64_overflow(*us, interval->time, us);
 }
 
 static void
@@ -233,12 +263,16 @@ snowflake_units_from_timestamp(const SnowflakeLayout *layout, TimestampTz ts)
 				 errdetail("Infinite timestamps have no snowflake ID."),
 				 errhint("Use a finite timestamp.")));
 
-	/* floor division: microseconds before 2000 round toward the past */
-	unix_ms = (ts >= 0 ? ts / 1000 : -((-ts + 999) / 1000)) +
-		SNOWFLAKE_PG_EPOCH_UNIX_MS;
-	since_epoch = unix_ms - layout->epoch_ms;
-
-	if (since_epoch < 0 || since_epoch / layout->unit_ms > layout->max_units)
+	/*
+	 * floor division: microseconds before 2000 round toward the past.  A
+	 * finite timestamp and the epoch both lie inside PostgreSQL's range, so
+	 * the sums do not overflow; checking them anyway keeps a wrapped
+	 * difference from ever passing for one in range.
+	 */
+	unix_ms = ts >= 0 ? ts / 1000 : -((-(ts + 1)) / 1000) - 1;
+	if (pg_add_s64_overflow(unix_ms, SNOWFLAKE_PG_EPOCH_UNIX_MS, &unix_ms) ||
+		pg_sub_s64_overflow(unix_ms, layout->epoch_ms, &since_epoch) ||
+		since_epoch < 0 || since_epoch / layout->unit_ms > layout->max_units)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp %s is out of range for layout \"%s\"",
@@ -250,20 +284,50 @@ snowflake_units_from_timestamp(const SnowflakeLayout *layout, TimestampTz ts)
 	return since_epoch / layout->unit_ms;
 }
 
+/*
+ * The start of time value "units" of a finished layout; false if it has no
+ * valid timestamp.  snowflake_layout_finish() made sure that every value
+ * from 0 to max_units + 1 has one, so only values from elsewhere (a clock
+ * reading past the layout's end) can fail.
+ */
+static bool
+units_to_timestamp(const SnowflakeLayout *layout, int64 units, TimestampTz *ts)
+{
+	int64		epoch_ms;
+	int64		ms;
+	int64		us;
+
+	if (pg_sub_s64_overflow(layout->epoch_ms, SNOWFLAKE_PG_EPOCH_UNIX_MS, &epoch_ms) ||
+		pg_mul_s64_overflow(units, layout->unit_ms, &ms) ||
+		pg_add_s64_overflow(ms, epoch_ms, &ms) ||
+		pg_mul_s64_overflow(ms, 1000, &us) ||
+		!IS_VALID_TIMESTAMP(us))
+		return false;
+	*ts = (TimestampTz) us;
+	return true;
+}
+
 TimestampTz
 snowflake_timestamp_from_units(const SnowflakeLayout *layout, int64 units)
 {
-	int64		unix_ms = layout->epoch_ms + units * layout->unit_ms;
+	TimestampTz ts;
 
-	return (TimestampTz) ((unix_ms - SNOWFLAKE_PG_EPOCH_UNIX_MS) * 1000);
+	if (!units_to_timestamp(layout, units, &ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("time value " INT64_FORMAT " of layout \"%s\" is out of range",
+						units, layout->name),
+				 errdetail("Its timestamp would lie outside the timestamps PostgreSQL can represent."),
+				 errhint("Check that the value belongs to this layout.")));
+	return ts;
 }
 
 /* The last instant the layout's time field can represent. */
 TimestampTz
 snowflake_layout_ends_at(const SnowflakeLayout *layout)
 {
-	return snowflake_timestamp_from_units(layout, layout->max_units) +
-		layout->unit_ms * 1000 - 1;
+	/* the end of max_units is the start of max_units + 1, checked valid */
+	return snowflake_timestamp_from_units(layout, layout->max_units + 1) - 1;
 }
 
 /* A timestamp as text, in memory of its own (timestamptz_to_str reuses a buffer). */
@@ -273,10 +337,19 @@ snowflake_ts_text(TimestampTz ts)
 	return pstrdup(timestamptz_to_str(ts));
 }
 
+/*
+ * A time value as text, for messages.  It never raises an error of its own,
+ * which would replace the one being reported.
+ */
 char *
 snowflake_units_text(const SnowflakeLayout *layout, int64 units)
 {
-	return snowflake_ts_text(snowflake_timestamp_from_units(layout, units));
+	TimestampTz ts;
+
+	if (!units_to_timestamp(layout, units, &ts))
+		return psprintf("time value " INT64_FORMAT " (outside the timestamp range)",
+						units);
+	return snowflake_ts_text(ts);
 }
 
 /* Region of a worker field value, or -1 when the layout has no region bits. */

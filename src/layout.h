@@ -47,6 +47,7 @@ typedef struct SnowflakeFields
 } SnowflakeFields;
 
 extern bool snowflake_layout_finish(SnowflakeLayout *layout, const char **why);
+extern bool snowflake_interval_us(const Interval *interval, int64 *us);
 extern const SnowflakeLayout *snowflake_builtin_layout(const char *name);
 extern bool snowflake_is_builtin_layout_name(const char *name);
 
