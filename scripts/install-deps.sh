@@ -17,4 +17,5 @@ apt-get install -y -q --no-install-recommends \
 	libipc-run-perl \
 	postgresql-15-pgtap \
 	libtap-parser-sourcehandler-pgtap-perl \
-	faketime
+	faketime \
+	gdb

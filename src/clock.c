@@ -25,13 +25,15 @@
  * are left in that millisecond, turns them into TSC ticks (at 7/8 of the
  * measured rate, so an error in the rate ends the cache early, never late)
  * and returns the cached millisecond while the TSC is below that mark.
- * Each real reading also reads CLOCK_MONOTONIC, which the minting path
- * compares with the slots' fencing deadlines (lease.c).
+ * Each real reading also reads CLOCK_BOOTTIME, which the minting path
+ * compares with the slots' fencing deadlines (lease.c); unlike
+ * CLOCK_MONOTONIC it counts time the host spent suspended.
  * The rate is measured against CLOCK_MONOTONIC_RAW over the first 5 ms of
  * minting by the first backend that mints, and published in shared memory
  * (SnowflakeShared.tsc_ticks_per_ms, written once, read by every backend);
- * until then, and on CPUs without an invariant TSC, every call reads the
- * clock.  A TSC that goes backwards (migration to
+ * until then, on CPUs without an invariant TSC, and where the kernel does
+ * not use the TSC as its clocksource (only then has it checked that the
+ * cores' TSCs agree), every call reads the clock.  A TSC that goes backwards (migration to
  * another host) drops the cache.  Nothing here holds a lock while it waits.
  *
  *-------------------------------------------------------------------------
@@ -72,6 +74,26 @@ cpu_has_invariant_tsc(void)
 	return (edx & (1 << 8)) != 0;
 }
 
+/*
+ * An invariant TSC does not mean that every core's TSC agrees; the kernel
+ * checks that before it makes the TSC its clocksource, and drops it as the
+ * clocksource when it finds the cores out of step.  Trust it only then.
+ */
+static bool
+kernel_uses_tsc(void)
+{
+	FILE	   *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+	char		buf[32];
+	bool		tsc = false;
+
+	if (f == NULL)
+		return false;
+	if (fgets(buf, sizeof(buf), f) != NULL)
+		tsc = strcmp(buf, "tsc\n") == 0 || strcmp(buf, "tsc") == 0;
+	fclose(f);
+	return tsc;
+}
+
 /* Measure TSC ticks per nanosecond; leaves tsc_per_ns at 0 until done. */
 static void
 calibrate_tsc(uint64 tsc)
@@ -80,7 +102,7 @@ calibrate_tsc(uint64 tsc)
 	uint64		shared_rate;
 
 	if (tsc_usable == 0)
-		tsc_usable = cpu_has_invariant_tsc() ? 1 : -1;
+		tsc_usable = cpu_has_invariant_tsc() && kernel_uses_tsc() ? 1 : -1;
 	if (tsc_usable < 0)
 		return;
 
@@ -135,8 +157,8 @@ snowflake_clock_read(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ms = (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
 		snowflake_cluster_layout.epoch_ms;
-	/* fencing deadlines are on the monotonic clock (lease.c) */
-	snowflake_clock_cache.mono_ms = snowflake_clock_ns(CLOCK_MONOTONIC) / 1000000;
+	/* fencing deadlines are on CLOCK_BOOTTIME (lease.c) */
+	snowflake_clock_cache.mono_ms = snowflake_clock_ns(CLOCK_BOOTTIME) / 1000000;
 
 #ifdef SNOWFLAKE_HAVE_TSC
 	if (tsc_per_ns == 0.0)
@@ -182,8 +204,14 @@ snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms, bool may_borrow,
 {
 	SnowflakeShared *sh = snowflake_shared;
 	bool		after_start = floor_ms <= (int64) pg_atomic_read_u64(&sh->resume_after_ms);
+
+	/*
+	 * After a start, the mark may be as far ahead as the horizon in force
+	 * when it was stored, which a restart may have lowered since.
+	 */
 	int64		limit = after_start ?
-		Max(snowflake_high_water_horizon, snowflake_max_clock_wait) :
+		Max(Max(snowflake_high_water_horizon, snowflake_max_clock_wait),
+			(int64) pg_atomic_read_u64(&sh->resume_horizon_ms)) :
 		snowflake_max_clock_wait;
 	int64		now;
 	int64		behind;
@@ -197,6 +225,8 @@ snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms, bool may_borrow,
 	now = snowflake_clock_read();
 	if (now >= floor_ms)
 		return now;
+	if (!after_start)
+		snowflake_count_regression(floor_ms, floor_ms - now);
 
 	if (may_borrow && snowflake_clock_borrow && !after_start)
 	{
@@ -254,13 +284,39 @@ snowflake_refuse_standby(SnowflakeSlot *home)
 			 errhint("Mint on the primary.")));
 }
 
+/*
+ * Count a backward step of the wall clock that left it below floor_ms, the
+ * highest millisecond minted, once: the guard and every backend that sees
+ * the same step report the same floor.  The guard logs what backends count
+ * (guard.c): the minting path writes no log lines.
+ */
+void
+snowflake_count_regression(int64 floor_ms, int64 behind_ms)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	uint64		counted = pg_atomic_read_u64(&sh->regression_counted_at);
+
+	if (counted == (uint64) floor_ms ||
+		!pg_atomic_compare_exchange_u64(&sh->regression_counted_at, &counted,
+										(uint64) floor_ms))
+		return;
+	pg_atomic_fetch_add_u64(&sh->clock_steps_back, 1);
+	snowflake_atomic_raise_u64(&sh->max_regression_ms, (uint64) behind_ms);
+	snowflake_atomic_raise_u64(&sh->unlogged_regression_ms, (uint64) behind_ms);
+	pg_atomic_fetch_add_u64(&sh->regressions_seen_minting, 1);
+}
+
 static void
 wake_guard_worker(SnowflakeShared *sh)
 {
+	Latch	   *latch;
+
+	/* the latch lives in the guard's PGPROC: setting a stale one is harmless */
 	SpinLockAcquire(&sh->guard_mutex);
-	if (sh->worker_latch)
-		SetLatch(sh->worker_latch);
+	latch = sh->worker_latch;
 	SpinLockRelease(&sh->guard_mutex);
+	if (latch)
+		SetLatch(latch);
 }
 
 /*

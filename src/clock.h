@@ -24,7 +24,7 @@ typedef struct SnowflakeClockCache
 	uint64		fill_tsc;		/* TSC when cached_ms was read */
 	uint64		valid_until;	/* TSC at which cached_ms may have ended */
 	int64		cached_ms;
-	int64		mono_ms;		/* CLOCK_MONOTONIC, ms, read with cached_ms */
+	int64		mono_ms;		/* CLOCK_BOOTTIME, ms, read with cached_ms */
 } SnowflakeClockCache;
 
 extern SnowflakeClockCache snowflake_clock_cache;
@@ -56,5 +56,6 @@ extern int64 snowflake_clock_catch_up(union SnowflakeSlot *home, int64 floor_ms,
 extern void snowflake_await_mark(union SnowflakeSlot *home, int64 ms);
 extern void snowflake_refuse_standby(union SnowflakeSlot *home) pg_attribute_noreturn();
 extern int64 snowflake_clock_next_ms(int64 after_ms);
+extern void snowflake_count_regression(int64 floor_ms, int64 behind_ms);
 
 #endif							/* SNOWFLAKE_CLOCK_H */

@@ -13,6 +13,12 @@
  * the latch, with a time limit, so a coordinator that hangs is treated like
  * one that is down: the connection is dropped and made again later.
  *
+ * Every session runs with search_path = pg_catalog, pg_temp: embedded, the
+ * lease keeper's own session is pinned so (worker.c); on a coordinator,
+ * the connection asks for it in its startup packet, which no database or
+ * role setting outranks, so no object a coordinator role creates can stand
+ * in for one the statements name.
+ *
  * Parameters are passed as text and cast in the SQL; results come back as
  * text, allocated in the caller's memory context.  Nothing here raises an
  * error: every function returns false and fills "err" (COORD_ERRLEN bytes)
@@ -24,6 +30,7 @@
 
 #include "clock.h"
 #include "coordinator.h"
+#include "guard.h"
 #include "snowflake.h"
 
 #include "access/xact.h"
@@ -44,6 +51,7 @@
 
 static PGconn *conn = NULL;
 static bool fresh = false;		/* a new session: locks must be taken again */
+static int	previous_pid = 0;	/* backend PID of the last session dropped */
 static bool embedded_started = false;
 
 bool
@@ -74,8 +82,22 @@ void
 coord_disconnect(void)
 {
 	if (conn != NULL)
+	{
+		previous_pid = PQbackendPID(conn);
 		PQfinish(conn);
+	}
 	conn = NULL;
+}
+
+/*
+ * The coordinator's backend PID of the session dropped last, or 0.  A
+ * session dropped because it stopped answering may live on, holding its
+ * advisory locks, until the coordinator notices.
+ */
+int
+coord_previous_pid(void)
+{
+	return coord_embedded() ? 0 : previous_pid;
 }
 
 /* Whether there is a session with the coordinator now. */
@@ -135,8 +157,8 @@ wait_socket(bool for_write, int64 deadline, char *err)
 bool
 coord_connect(char *err)
 {
-	const char *keywords[4];
-	const char *values[4];
+	const char *keywords[5];
+	const char *values[5];
 	int64		deadline;
 
 	if (coord_embedded())
@@ -154,10 +176,12 @@ coord_connect(char *err)
 	values[0] = "snowflake lease keeper";
 	keywords[1] = "connect_timeout";
 	values[1] = "5";
-	keywords[2] = "dbname";
-	values[2] = snowflake_coordinator;
-	keywords[3] = NULL;
-	values[3] = NULL;
+	keywords[2] = "options";
+	values[2] = "-c search_path=pg_catalog,pg_temp";
+	keywords[3] = "dbname";
+	values[3] = snowflake_coordinator;
+	keywords[4] = NULL;
+	values[4] = NULL;
 
 	conn = PQconnectStartParams(keywords, values, 1);
 	if (conn == NULL)
@@ -191,8 +215,11 @@ coord_connect(char *err)
 	fresh = true;
 
 	/* a statement stuck on the coordinator must not hold the leases up */
-	if (!coord_exec("SELECT set_config('statement_timeout', '5s', false),"
-					" set_config('lock_timeout', '2s', false)",
+	if (!coord_exec("SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false),"
+					" pg_catalog.set_config('statement_timeout', '5s', false),"
+					" pg_catalog.set_config('lock_timeout', '2s', false),"
+					" pg_catalog.set_config('default_transaction_read_only', 'off', false),"
+					" pg_catalog.set_config('idle_in_transaction_session_timeout', '0', false)",
 					0, NULL, NULL, err))
 	{
 		coord_disconnect();
@@ -292,11 +319,7 @@ exec_spi(const char *sql, int nparams, const char *const *params,
 		}
 		nulls[nparams] = '\0';
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pgstat_report_activity(STATE_RUNNING, sql);
+		snowflake_worker_xact_begin(sql);
 
 		rc = SPI_execute_with_args(sql, nparams, types, args, nulls, false, 0);
 		if (rc < 0)
@@ -320,10 +343,7 @@ exec_spi(const char *sql, int nparams, const char *const *params,
 						COORD_VALUE(res, i, j) = MemoryContextStrdup(caller, v);
 				}
 		}
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		pgstat_report_activity(STATE_IDLE, NULL);
+		snowflake_worker_xact_end();
 	}
 	PG_CATCH();
 	{
@@ -332,10 +352,9 @@ exec_spi(const char *sql, int nparams, const char *const *params,
 		MemoryContextSwitchTo(caller);
 		edata = CopyErrorData();
 		FlushErrorState();
-		AbortCurrentTransaction();
+		snowflake_worker_xact_abort();
 		set_err(err, "", edata->message);
 		FreeErrorData(edata);
-		pgstat_report_activity(STATE_IDLE, NULL);
 		ok = false;
 	}
 	PG_END_TRY();

@@ -27,6 +27,7 @@ extern bool coord_connect(char *err);
 extern bool coord_take_fresh(void);
 extern bool coord_connected(void);
 extern void coord_disconnect(void);
+extern int	coord_previous_pid(void);
 extern bool coord_exec(const char *sql, int nparams, const char *const *params,
 					   CoordResult *res, char *err);
 

@@ -28,13 +28,19 @@
  *					 stored mark before it publishes hwm_ms after a start.  A backend whose clock
  *					 reads below it goes through the clock policy (clock.c)
  *					 before it may mint.
- *	 slots[i].worker_id, binding, deadline_ms  written by the lease keeper
- *					 only.  A backend reads binding (skipping the slot while it
- *					 is odd), then deadline_ms and worker_id, and after taking
- *					 numbers reads binding again: if it moved, the slot was
- *					 re-bound meanwhile and the numbers go unused.  The
- *					 deadline is compared with the monotonic reading taken
- *					 with the wall clock (clock.c), at most a millisecond old.
+ *	 slots[i].worker_id, binding, deadline_ms, cap_ms  written by the lease
+ *					 keeper only.  A backend reads binding (skipping the slot
+ *					 while it is odd), then deadline_ms, cap_ms and worker_id,
+ *					 and after taking numbers reads binding again: if it moved,
+ *					 the slot was re-bound or released meanwhile and the
+ *					 numbers go unused.  The deadline is compared with the
+ *					 CLOCK_BOOTTIME reading taken with the wall clock
+ *					 (clock.c), at most a millisecond old; the millisecond to
+ *					 mint at must not exceed cap_ms, so a wall clock that ran
+ *					 ahead while renewals failed mints nothing the next holder
+ *					 of the worker ID may mint.  A stale clock reading cannot
+ *					 mint below a new lease's floor: binding a slot sets its
+ *					 state to the floor's millisecond, spent (lease.c).
  *	 counters		 atomic adds, read without locks by snowflake_status().
  *
  *-------------------------------------------------------------------------
@@ -86,6 +92,10 @@ snowflake_shmem_init(void)
 		pg_atomic_init_u64(&sh->max_ms, 0);
 		pg_atomic_init_u64(&sh->hwm_ms, 0);
 		pg_atomic_init_u64(&sh->resume_after_ms, 0);
+		pg_atomic_init_u64(&sh->resume_horizon_ms, 0);
+		pg_atomic_init_u64(&sh->regression_counted_at, 0);
+		pg_atomic_init_u64(&sh->regressions_seen_minting, 0);
+		pg_atomic_init_u64(&sh->unlogged_regression_ms, 0);
 		pg_atomic_init_u32(&sh->mint_wanted, 0);
 		pg_atomic_init_u64(&sh->clock_steps_back, 0);
 		pg_atomic_init_u64(&sh->clock_steps_forward, 0);
@@ -94,6 +104,8 @@ snowflake_shmem_init(void)
 		sh->clock_state = SNOWFLAKE_CLOCK_UNKNOWN;
 		SpinLockInit(&sh->lease_mutex);
 		sh->lease_round_done = false;
+		sh->keeper_latch = NULL;
+		pg_atomic_init_u32(&sh->renew_wanted, 0);
 		sh->lease_error[0] = '\0';
 		pg_atomic_init_u64(&sh->tsc_ticks_per_ms, 0);
 		sh->nslots = snowflake_worker_slots;
@@ -103,6 +115,7 @@ snowflake_shmem_init(void)
 
 			pg_atomic_init_u64(&s->state, SNOWFLAKE_SLOT_EMPTY);
 			pg_atomic_init_u64(&s->deadline_ms, 0);
+			pg_atomic_init_u64(&s->cap_ms, 0);
 			pg_atomic_init_u32(&s->binding, 0);
 			pg_atomic_init_u64(&s->ids_before, 0);
 			pg_atomic_init_u64(&s->ms_saturated, 0);
@@ -332,6 +345,7 @@ snowflake_mint(int want, int64 *first_id)
 			SnowflakeSlotData *s = &sh->slots[k].d;
 			uint32		binding;
 			uint64		deadline;
+			uint64		cap;
 			int32		worker_id;
 			int64		ms;
 			int32		seq;
@@ -344,6 +358,10 @@ snowflake_mint(int want, int64 *first_id)
 			pg_read_barrier();
 			deadline = pg_atomic_read_u64(&s->deadline_ms);
 			if (unlikely((uint64) mono >= deadline))
+				continue;
+			pg_read_barrier();
+			cap = pg_atomic_read_u64(&s->cap_ms);
+			if (unlikely((uint64) target > cap))
 				continue;
 			worker_id = s->worker_id;
 			any_lease = true;
@@ -361,6 +379,9 @@ snowflake_mint(int want, int64 *first_id)
 					rebound = true;
 					break;
 				}
+				/* above the lease's cap: unused (the slot ran ahead of target) */
+				if (unlikely((uint64) ms > cap))
+					continue;
 				/* a slot already past the mark: its numbers go unused */
 				if (unlikely(ms >= mark))
 				{

@@ -36,11 +36,19 @@ typedef struct SnowflakeSlotData
 	pg_atomic_uint64 state;
 
 	/*
-	 * The slot's fencing deadline, in milliseconds of CLOCK_MONOTONIC: the
-	 * slot mints only while the clock reads below it.  0: no lease.  Written
-	 * by the lease keeper only (lease.c).
+	 * The slot's fencing deadline, in milliseconds of CLOCK_BOOTTIME (which
+	 * counts time spent suspended): the slot mints only while the clock
+	 * reads below it.  0: no lease.  Written by the lease keeper only
+	 * (lease.c), after cap_ms.
 	 */
 	pg_atomic_uint64 deadline_ms;
+	/*
+	 * The highest millisecond (cluster layout) the slot may mint at: the
+	 * minting_until the coordinator acknowledged for the lease.  Written by
+	 * the lease keeper only, before deadline_ms; it never decreases while
+	 * the slot stays bound to one lease.
+	 */
+	pg_atomic_uint64 cap_ms;
 	/* odd while the lease keeper re-binds the slot to a worker ID */
 	pg_atomic_uint32 binding;
 	/* whole worker field (region bits included), or -1; see lease.c */
@@ -92,6 +100,9 @@ typedef struct SnowflakeLeaseInfo
 	TimestampTz renewed_at;		/* wall clock when the last renewal that
 								 * succeeded was sent; 0 = none */
 	int64		floor_ms;		/* waiting: mint only above this ms */
+	int64		acquired_us;	/* the lease's acquired_at on the coordinator,
+								 * Unix microseconds: with the system
+								 * identifier, the holder's identity */
 	char		holder[256];	/* held elsewhere: who holds it */
 } SnowflakeLeaseInfo;
 
@@ -114,6 +125,13 @@ typedef struct SnowflakeShared
 
 	/* the durable mark found at start: minting resumes above it */
 	pg_atomic_uint64 resume_after_ms;
+	/* how far ahead of the clock that mark was stored (its horizon), ms */
+	pg_atomic_uint64 resume_horizon_ms;
+	/* max_ms when the last clock regression was counted (guard or backend) */
+	pg_atomic_uint64 regression_counted_at;
+	/* regressions counted by backends, and the largest not yet logged */
+	pg_atomic_uint64 regressions_seen_minting;
+	pg_atomic_uint64 unlogged_regression_ms;
 
 	/* set by the first backend that wants to mint since the server started */
 	pg_atomic_uint32 mint_wanted;
@@ -141,6 +159,9 @@ typedef struct SnowflakeShared
 	 */
 	slock_t		lease_mutex;
 	bool		lease_round_done;	/* first attempt since start finished */
+	Latch	   *keeper_latch;	/* lease keeper's latch, NULL if not running */
+	/* set by a backend whose slots are held back by their caps */
+	pg_atomic_uint32 renew_wanted;
 	char		lease_error[256];	/* last coordinator problem, or "" */
 
 	/* TSC ticks per millisecond, measured once (clock.c); 0 = not yet */

@@ -28,8 +28,13 @@
  * layout the server first minted with; a different configured layout
  * publishes no mark, and minting refuses with both layouts named.
  *
- * Shared state written here: hwm_ms, max_ms (raised only), resume_after_ms
- * and the clock counters with atomics; clock_state, layout_mismatch, the
+ * Before it touches the table, the worker checks that schema
+ * snowflake_state and the table belong to a superuser (see
+ * SNOWFLAKE_OWNER_PROBLEMS_SQL); anything else refuses minting with the
+ * owner named.  It takes no lock any other role could hold against it.
+ *
+ * Shared state written here: hwm_ms, max_ms (raised only), resume_after_ms,
+ * resume_horizon_ms and the clock counters with atomics; clock_state, layout_mismatch, the
  * layout strings, mark_problem and worker_latch under guard_mutex.
  *
  *-------------------------------------------------------------------------
@@ -48,6 +53,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/proc.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -61,6 +67,7 @@
 static int64 last_wall_ns = -1;
 static int64 last_mono_ns = -1;
 static bool mark_loaded = false;
+static uint64 logged_seen = 0;	/* regressions_seen_minting logged */
 #define STATE_TABLE "snowflake_state.server_state"
 
 /* A description of the cluster layout that does not depend on formatting. */
@@ -85,6 +92,7 @@ snowflake_guard_start(void)
 	sh->worker_latch = MyLatch;
 	sh->mark_problem[0] = '\0';
 	SpinLockRelease(&sh->guard_mutex);
+	logged_seen = pg_atomic_read_u64(&sh->regressions_seen_minting);
 }
 
 /* before_shmem_exit callback of the worker. */
@@ -129,6 +137,7 @@ snowflake_guard_watch_clock(void)
 	int64		mono = snowflake_clock_ns(CLOCK_MONOTONIC);
 	int64		now_ms;
 	SnowflakeClockState state;
+	uint64		seen;
 
 	if (last_wall_ns >= 0)
 	{
@@ -139,7 +148,19 @@ snowflake_guard_watch_clock(void)
 
 		if (step_ns <= -threshold_ns)
 		{
-			pg_atomic_fetch_add_u64(&sh->clock_steps_back, 1);
+			uint64		max_ms = pg_atomic_read_u64(&sh->max_ms);
+			uint64		counted = pg_atomic_read_u64(&sh->regression_counted_at);
+
+			/*
+			 * A step that leaves the clock below the highest minted
+			 * millisecond may have been counted already by a backend that
+			 * saw it first (clock.c); count it once.
+			 */
+			if (wall / 1000000 - snowflake_cluster_layout.epoch_ms >= (int64) max_ms ||
+				(counted != max_ms &&
+				 pg_atomic_compare_exchange_u64(&sh->regression_counted_at,
+												&counted, max_ms)))
+				pg_atomic_fetch_add_u64(&sh->clock_steps_back, 1);
 			snowflake_atomic_raise_u64(&sh->max_regression_ms,
 									   (uint64) ((-step_ns) / 1000000));
 			ereport(LOG,
@@ -157,6 +178,18 @@ snowflake_guard_watch_clock(void)
 	last_wall_ns = wall;
 	last_mono_ns = mono;
 
+	/* steps this worker missed between two ticks, seen by minting sessions */
+	seen = pg_atomic_read_u64(&sh->regressions_seen_minting);
+	if (seen != logged_seen)
+	{
+		uint64		behind = pg_atomic_exchange_u64(&sh->unlogged_regression_ms, 0);
+
+		ereport(LOG,
+				(errmsg("snowflake: minting sessions saw the wall clock up to " UINT64_FORMAT " ms behind the highest millisecond minted (" UINT64_FORMAT " time%s)",
+						behind, seen - logged_seen, seen - logged_seen == 1 ? "" : "s")));
+		logged_seen = seen;
+	}
+
 	now_ms = wall / 1000000 - snowflake_cluster_layout.epoch_ms;
 	warn_daily_if_time_runs_out(mono);
 	state = now_ms < (int64) pg_atomic_read_u64(&sh->max_ms) ?
@@ -167,12 +200,55 @@ snowflake_guard_watch_clock(void)
 }
 
 /*
- * Load the stored mark and the recorded layout; create the state table in
- * snowflake.database when missing.  Caller is in a transaction
- * with SPI connected.  Returns false on a layout mismatch.
+ * Create schema snowflake_state and the state table when missing, and
+ * check who owns them (see SNOWFLAKE_OWNER_PROBLEMS_SQL); raise an error
+ * that names the owner of anything this worker must not trust.  Caller is
+ * in a transaction with SPI connected.
+ */
+static void
+ensure_state_table(void)
+{
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		table = CStringGetTextDatum("server_state");
+	Datum		args[1];
+
+	/*
+	 * The lease keeper may create the schema at the same moment (embedded
+	 * leases): the loser of that race fails on a unique violation and the
+	 * caller tries again at once.  No lock is taken for it, since any role
+	 * can hold an advisory lock against the worker.
+	 */
+	if (SPI_execute("CREATE SCHEMA IF NOT EXISTS " SNOWFLAKE_STATE_SCHEMA,
+					false, 0) != SPI_OK_UTILITY ||
+		SPI_execute("CREATE TABLE IF NOT EXISTS " STATE_TABLE " ("
+					" only_row pg_catalog.bool PRIMARY KEY DEFAULT true CHECK (only_row),"
+					" high_water_mark pg_catalog.timestamptz,"
+					" recorded_layout pg_catalog.text NOT NULL,"
+					" updated_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now())",
+					false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create table " STATE_TABLE);
+
+	args[0] = PointerGetDatum(construct_array(&table, 1, TEXTOID, -1, false,
+											  TYPALIGN_INT));
+	if (SPI_execute_with_args(SNOWFLAKE_OWNER_PROBLEMS_SQL, 1, types, args,
+							  NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not check the owner of " STATE_TABLE);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errhint("Drop or reassign it (as a superuser); the snowflake guard then creates its own.")));
+}
+
+/*
+ * Load the stored mark, the horizon it was stored with, and the recorded
+ * layout; create the state table in snowflake.database when missing.
+ * Caller is in a transaction with SPI connected.  Returns false on a
+ * layout mismatch.
  */
 static bool
-load_mark(int64 *mark)
+load_mark(int64 *mark, int64 *stored_horizon)
 {
 	SnowflakeShared *sh = snowflake_shared;
 	char		configured[sizeof(sh->configured_layout)];
@@ -180,53 +256,39 @@ load_mark(int64 *mark)
 	bool		isnull;
 
 	snowflake_describe_layout(configured, sizeof(configured));
+	*stored_horizon = 0;
 
-	/*
-	 * The state lives in a schema of its own, not in the extension, so that
-	 * dropping and re-creating the extension cannot lose the mark.
-	 */
-	if (SPI_execute("SET LOCAL client_min_messages = warning", false, 0) != SPI_OK_UTILITY ||
-	/* the lease keeper creates the schema too (lease.c): one at a time */
-		SPI_execute("SELECT pg_advisory_xact_lock(1397641047, -1)", false, 0) != SPI_OK_SELECT ||
-		SPI_execute("CREATE SCHEMA IF NOT EXISTS snowflake_state", false, 0) != SPI_OK_UTILITY ||
-		SPI_execute("CREATE TABLE IF NOT EXISTS snowflake_state.server_state ("
-					" only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),"
-					" high_water_mark timestamptz,"
-					" recorded_layout text NOT NULL,"
-					" updated_at timestamptz NOT NULL DEFAULT now())",
-					false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not create table snowflake_state.server_state");
+	ensure_state_table();
+	if (SPI_execute("SELECT (EXTRACT(epoch FROM high_water_mark) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8,"
+					" recorded_layout,"
+					" (EXTRACT(epoch FROM high_water_mark OPERATOR(pg_catalog.-) updated_at)"
+					"   OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8"
+					" FROM " STATE_TABLE " FOR UPDATE", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read " STATE_TABLE);
+	if (SPI_processed == 0)
 	{
-		StringInfoData sql;
+		Oid			types[1] = {TEXTOID};
+		Datum		args[1] = {CStringGetTextDatum(configured)};
 
-		initStringInfo(&sql);
-		appendStringInfo(&sql,
-						 "SELECT (extract(epoch FROM high_water_mark) * 1000)::int8, recorded_layout"
-						 " FROM " STATE_TABLE " FOR UPDATE");
-		if (SPI_execute(sql.data, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read " STATE_TABLE);
-		if (SPI_processed == 0)
-		{
-			Oid			types[1] = {TEXTOID};
-			Datum		args[1] = {CStringGetTextDatum(configured)};
+		if (SPI_execute_with_args("INSERT INTO " STATE_TABLE " (high_water_mark, recorded_layout)"
+								  " VALUES (NULL, $1)",
+								  1, types, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not initialise " STATE_TABLE);
+		*mark = 0;
+		recorded = configured;
+	}
+	else
+	{
+		HeapTuple	row = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		Datum		d = SPI_getbinval(row, desc, 1, &isnull);
 
-			resetStringInfo(&sql);
-			appendStringInfo(&sql,
-							 "INSERT INTO " STATE_TABLE " (high_water_mark, recorded_layout)"
-							 " VALUES (NULL, $1)");
-			if (SPI_execute_with_args(sql.data, 1, types, args, NULL, false, 0) != SPI_OK_INSERT)
-				elog(ERROR, "could not initialise " STATE_TABLE);
-			*mark = 0;
-			recorded = configured;
-		}
-		else
-		{
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-			/* Unix ms to cluster ms; NULL: no mark stored yet */
-			*mark = isnull ? 0 : Max(0, DatumGetInt64(d) - snowflake_cluster_layout.epoch_ms);
-			recorded = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-		}
+		/* Unix ms to cluster ms; NULL: no mark stored yet */
+		*mark = isnull ? 0 : Max(0, DatumGetInt64(d) - snowflake_cluster_layout.epoch_ms);
+		recorded = SPI_getvalue(row, desc, 2);
+		d = SPI_getbinval(row, desc, 3, &isnull);
+		if (!isnull)
+			*stored_horizon = DatumGetInt64(d);
 	}
 
 	SpinLockAcquire(&sh->guard_mutex);
@@ -255,7 +317,7 @@ store_mark(int64 mark)
 	args[0] = TimestampTzGetDatum(snowflake_timestamp_from_units(&snowflake_cluster_layout, mark));
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "UPDATE " STATE_TABLE
-						   " SET high_water_mark = $1, updated_at = now()");
+						   " SET high_water_mark = $1, updated_at = pg_catalog.now()");
 	if (SPI_execute_with_args(sql.data, 1, types, args, NULL, false, 0) != SPI_OK_UPDATE ||
 		SPI_processed != 1)
 		elog(ERROR, "could not update " STATE_TABLE);
@@ -302,21 +364,22 @@ snowflake_guard_keep_mark(void)
 	PG_TRY();
 	{
 		int64		stored = 0;
+		int64		stored_horizon = 0;
 		bool		ok = true;
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pgstat_report_activity(STATE_RUNNING, "snowflake: advancing the high-water mark");
+		snowflake_worker_xact_begin("snowflake: advancing the high-water mark");
 
 		if (!mark_loaded)
 		{
-			ok = load_mark(&stored);
+			ok = load_mark(&stored, &stored_horizon);
 			if (ok)
 			{
-				snowflake_atomic_raise_u64(&sh->max_ms, (uint64) stored);
+				/* the horizon first: a backend that sees the floor waits it */
+				pg_atomic_write_u64(&sh->resume_horizon_ms,
+									(uint64) Max(0, Min(stored_horizon, 60000)));
 				pg_atomic_write_u64(&sh->resume_after_ms, (uint64) stored);
+				pg_write_barrier();
+				snowflake_atomic_raise_u64(&sh->max_ms, (uint64) stored);
 				new_mark = Max(new_mark, stored);
 				if (stored > 0)
 					ereport(LOG,
@@ -327,10 +390,7 @@ snowflake_guard_keep_mark(void)
 		if (ok)
 			store_mark(new_mark);
 
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		pgstat_report_activity(STATE_IDLE, NULL);
+		snowflake_worker_xact_end();
 
 		if (ok)
 		{
@@ -343,18 +403,23 @@ snowflake_guard_keep_mark(void)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		bool		race;
 
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
 		FlushErrorState();
-		AbortCurrentTransaction();
-		set_problem(edata->message);
-		ereport(LOG,
-				(errmsg("snowflake: could not advance the high-water mark: %s",
-						edata->message)));
+		snowflake_worker_xact_abort();
+		/* the lease keeper created the schema at the same moment: again */
+		race = edata->sqlerrcode == ERRCODE_UNIQUE_VIOLATION && !mark_loaded;
+		if (!race)
+		{
+			set_problem(edata->message);
+			ereport(LOG,
+					(errmsg("snowflake: could not advance the high-water mark: %s",
+							edata->message)));
+		}
 		FreeErrorData(edata);
-		pgstat_report_activity(STATE_IDLE, NULL);
-		return 1000;
+		return race ? 1 : 1000;
 	}
 	PG_END_TRY();
 

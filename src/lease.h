@@ -17,6 +17,7 @@ extern const char *snowflake_lease_state_name(SnowflakeLeaseState state);
 
 /* the lease keeper's side, run by its background worker (worker.c) */
 extern void snowflake_lease_keeper_start(void);
+extern void snowflake_lease_keeper_stop(void);
 extern int64 snowflake_lease_keeper_tick(void);
 extern void snowflake_lease_keeper_release(void);
 

@@ -15,6 +15,16 @@
  * the mark set its latch.  If it exits, the postmaster starts it again after
  * a second; meanwhile minting goes on up to the mark and then stops.
  *
+ * Both workers run as the bootstrap superuser in a database ordinary roles
+ * may use, so nothing those roles can set or create may change what the
+ * workers execute: every session setting that could (search_path first of
+ * all, then the defaults a database or role setting can change) is pinned
+ * here with PGC_S_OVERRIDE, which no ALTER DATABASE/ROLE ... SET outranks,
+ * and every SQL statement the workers run names its objects with their
+ * schema.  Each worker transaction goes through snowflake_worker_xact_begin()
+ * and _end(), which also enforce statement_timeout: PostgreSQL arms it only
+ * for statements from a client, never for SPI in a background worker.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -24,14 +34,19 @@
 #include "lease.h"
 #include "snowflake.h"
 
+#include "access/xact.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/timeout.h"
 
 PGDLLEXPORT void snowflake_worker_main(Datum main_arg);
 
@@ -61,10 +76,85 @@ snowflake_register_workers(void)
 	register_worker("snowflake lease keeper", "snowflake_lease_worker_main");
 }
 
+/*
+ * Pin every setting of this worker's session that a database or role
+ * setting could otherwise change under it (see the file header).
+ */
+static void
+pin_session_settings(const char *statement_timeout)
+{
+	static const char *const pinned[][2] = {
+		{"search_path", "pg_catalog, pg_temp"},
+		{"default_transaction_read_only", "off"},
+		{"default_transaction_isolation", "read committed"},
+		{"default_transaction_deferrable", "off"},
+		{"idle_in_transaction_session_timeout", "0"},
+		{"default_tablespace", ""},
+		{"default_table_access_method", "heap"},
+		{"check_function_bodies", "on"},
+		{"DateStyle", "ISO, YMD"},
+		{"IntervalStyle", "postgres"},
+		{"TimeZone", "UTC"},
+		{"extra_float_digits", "1"},
+		{"client_min_messages", "warning"},
+		/* the mark and embedded lease rows must be on disk before use */
+		{"synchronous_commit", "local"},
+		/* a lock held on a state table is a problem to report, not a hang */
+		{"lock_timeout", "1s"},
+	};
+	int			i;
+
+	for (i = 0; i < lengthof(pinned); i++)
+		SetConfigOption(pinned[i][0], pinned[i][1], PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", statement_timeout, PGC_SUSET,
+					PGC_S_OVERRIDE);
+}
+
+/*
+ * Start a worker transaction with SPI connected, a snapshot, and
+ * statement_timeout armed.  End it with snowflake_worker_xact_end(), or on
+ * error with snowflake_worker_xact_abort().
+ */
+void
+snowflake_worker_xact_begin(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+	if (StatementTimeout > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
+}
+
+void
+snowflake_worker_xact_end(void)
+{
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+void
+snowflake_worker_xact_abort(void)
+{
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	AbortCurrentTransaction();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
 static void
 worker_exit(int code, Datum arg)
 {
 	snowflake_guard_stop();
+}
+
+static void
+keeper_exit(int code, Datum arg)
+{
+	snowflake_lease_keeper_stop();
 }
 
 void
@@ -76,11 +166,7 @@ snowflake_worker_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnection(snowflake_database, NULL, 0);
 
-	/* the mark must be on disk before backends use it; a standby need not ack */
-	SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
-	/* a lock held on the state table must show up as a problem, not a hang */
-	SetConfigOption("lock_timeout", "1s", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("statement_timeout", "10s", PGC_SUSET, PGC_S_OVERRIDE);
+	pin_session_settings("10s");
 
 	snowflake_guard_start();
 	before_shmem_exit(worker_exit, (Datum) 0);
@@ -122,12 +208,10 @@ snowflake_lease_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(snowflake_database, NULL, 0);
 	pgstat_report_appname("snowflake lease keeper");
 
-	/* embedded, lease rows are local and must be on disk before use */
-	SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("lock_timeout", "1s", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("statement_timeout", "5s", PGC_SUSET, PGC_S_OVERRIDE);
+	pin_session_settings("5s");
 
 	snowflake_lease_keeper_start();
+	before_shmem_exit(keeper_exit, (Datum) 0);
 
 	for (;;)
 	{

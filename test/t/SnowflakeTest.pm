@@ -44,6 +44,8 @@ our @EXPORT = qw(
   finish_pgbench
   run_pgbench
   guard_pid
+  worker_pid
+  fake_worker
   status_value
   mark_loaded_after
 );
@@ -121,42 +123,56 @@ sub start_faked
 # libfaketime leaves a process unfaked if it was forked while the parent was
 # inside one of libfaketime's wrappers (the PostgreSQL 15 postmaster starts
 # background workers from its signal handlers, which interrupt its select(),
-# a call libfaketime wraps with faking switched off): the guard worker
-# started with the server, or after a crash restart, reads the real clock.
-# Workers the postmaster restarts from its main loop are faked, so stop the
-# guard and let the postmaster start it again (after 1 s), then check that
-# its start time (taken from the clock of the worker itself) agrees with the
-# faked clock of a backend.  Meaningful when the offset is 10 s or more.
+# a call libfaketime wraps with faking switched off): the workers started
+# with the server, or after a crash restart, read the real clock.  Workers
+# the postmaster restarts from its main loop are faked, so stop the guard
+# and the lease keeper (which releases its leases on the way out) and let
+# the postmaster start them again (after 1 s), then check that their start
+# times (taken from the clock of each worker itself) agree with the faked
+# clock of a backend.  Both must follow the faked clock: the keeper's wall
+# clock caps what the slots may mint.  Meaningful when the offset is 10 s
+# or more.
 sub fake_guard
 {
 	my ($node) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	foreach my $type ('snowflake guard', 'snowflake lease keeper')
+	{
+		fake_worker($node, $type) or return 0;
+	}
+	return 1;
+}
+
+sub fake_worker
+{
+	my ($node, $type) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
 	foreach my $attempt (1 .. 3)
 	{
 		my $old = '';
 		my $deadline = time() + 30;
-		while (($old = guard_pid($node)) eq '' && time() < $deadline)
+		while (($old = worker_pid($node, $type)) eq '' && time() < $deadline)
 		{
 			usleep(100_000);
 		}
-		die "no snowflake guard worker on node " . $node->name if $old eq '';
+		die "no $type worker on node " . $node->name if $old eq '';
 		kill('TERM', $old);
 		poll_until(
 			$node, qq{
 			SELECT count(*) = 1 FROM pg_stat_activity
-			WHERE backend_type = 'snowflake guard' AND pid <> $old},
+			WHERE backend_type = '$type' AND pid <> $old},
 			30)
-		  or die "the snowflake guard worker did not come back";
+		  or die "the $type worker did not come back";
 		return 1
 		  if poll_until(
-			$node, q{
+			$node, qq{
 			SELECT abs(extract(epoch FROM now() - backend_start)) < 5
-			FROM pg_stat_activity WHERE backend_type = 'snowflake guard'},
+			FROM pg_stat_activity WHERE backend_type = '$type'},
 			3);
-		note "guard worker of node " . $node->name
+		note "$type worker of node " . $node->name
 		  . " runs on the real clock, restarting it again";
 	}
-	fail("the guard worker of node " . $node->name . " runs on the faked clock");
+	fail("the $type worker of node " . $node->name . " runs on the faked clock");
 	return 0;
 }
 
@@ -370,9 +386,15 @@ sub run_pgbench
 sub guard_pid
 {
 	my ($node) = @_;
+	return worker_pid($node, 'snowflake guard');
+}
+
+# PID of the background worker of type $type, or '' if not running.
+sub worker_pid
+{
+	my ($node, $type) = @_;
 	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'snowflake guard'"
-	);
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = '$type'");
 }
 
 # One aggregate over snowflake_status, e.g. status_value($node, 'sum(waits_clock)').
