@@ -28,24 +28,6 @@ use Time::HiRes qw(usleep time);
 # (pg_advisory_lock(1397641047, worker_id)).
 my $LOCK_KEY = 1397641047;
 
-# Run SQL as another role; returns what try_sql returns.  (Local helper:
-# try_sql in SnowflakeTest always connects as the bootstrap superuser.)
-sub try_sql_as
-{
-	my ($node, $role, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql(
-		'postgres',
-		"\\set VERBOSITY verbose\n$sql",
-		connstr       => $node->connstr('postgres') . " user=$role",
-		on_error_stop => 1);
-	return {
-		ret      => $ret,
-		out      => $out // '',
-		err      => $err // '',
-		sqlstate => sqlstate_of($err),
-	};
-}
-
 my $node = new_node('lease_embedded');
 $node->start;
 my $port = $node->port;

@@ -26,50 +26,7 @@ use FleetTest;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
-# Processes of A stopped with SIGSTOP.  Whatever happens (a failed assertion,
-# a die), they are resumed before the framework stops the servers: this END
-# block is compiled after PostgreSQL::Test::Cluster's, so it runs first.
-my @frozen;
-
-sub thaw
-{
-	kill('CONT', @frozen) if @frozen;
-	@frozen = ();
-	return;
-}
-
-END { thaw(); }
-
-# Local helpers (SnowflakeTest and FleetTest have none for processes).
-
-# State letter (R, S, T, ...) and parent PID of $pid, from /proc/PID/stat.
-sub proc_stat
-{
-	my ($pid) = @_;
-	open(my $fh, '<', "/proc/$pid/stat") or return;
-	my $line = <$fh>;
-	close($fh);
-	return unless defined $line;
-	# "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-	my $rest = substr($line, rindex($line, ')') + 2);
-	my ($state, $ppid) = split / /, $rest;
-	return ($state, $ppid);
-}
-
-# PIDs of the children of $pid.
-sub children_of
-{
-	my ($pid) = @_;
-	my @kids;
-	opendir(my $dh, '/proc') or die "could not read /proc: $!";
-	foreach my $p (grep { /^\d+$/ } readdir($dh))
-	{
-		my (undef, $ppid) = proc_stat($p);
-		push @kids, $p if defined $ppid && $ppid == $pid;
-	}
-	closedir($dh);
-	return @kids;
-}
+# Local helpers.
 
 # Stop the postmaster of $node first (so it forks nothing more), then its
 # children, until no child is left running.

@@ -72,26 +72,6 @@ my $CONF = join('',
 
 # Local helpers.
 
-# Run SQL as $role (try_sql connects as the bootstrap superuser); %opts:
-# dbname, options (connection options, e.g. "-c name=value").
-sub try_sql_as
-{
-	my ($node, $role, $sql, %opts) = @_;
-	my $db = $opts{dbname} // 'postgres';
-	local $ENV{PGOPTIONS} = $opts{options} if defined $opts{options};
-	my ($ret, $out, $err) = $node->psql(
-		$db,
-		"\\set VERBOSITY verbose\n$sql",
-		connstr       => $node->connstr($db) . " user=$role",
-		on_error_stop => 1);
-	return {
-		ret      => $ret,
-		out      => $out // '',
-		err      => $err // '',
-		sqlstate => sqlstate_of($err),
-	};
-}
-
 sub is_superuser
 {
 	my ($node, $role) = @_;
@@ -116,13 +96,6 @@ sub lease_snapshot
 		'postgres', q{
 		SELECT worker_id, fencing_token, holder_pid, acquired_at, released_at IS NOT NULL
 		  FROM snowflake_state.worker_lease ORDER BY worker_id});
-}
-
-sub worker_pid
-{
-	my ($node, $type) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = '$type'");
 }
 
 # Mint in one session: $calls IDs, $pause s apart, stored in ids as run

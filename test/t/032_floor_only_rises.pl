@@ -41,87 +41,6 @@ my $A_OFFSET = 20;
 # TTL - margin of the FAST leases (FleetTest).
 my $FENCE_S = 4;
 
-# A's lease keeper, stopped with SIGSTOP: resumed (if still alive) whatever
-# happens, before the framework stops the servers (this END block runs
-# first).
-my @frozen;
-
-sub thaw
-{
-	kill('CONT', @frozen) if @frozen;
-	@frozen = ();
-	return;
-}
-
-END { thaw(); }
-
-# State letter (R, S, T, ...) and parent PID of $pid, from /proc/PID/stat.
-sub proc_stat
-{
-	my ($pid) = @_;
-	open(my $fh, '<', "/proc/$pid/stat") or return;
-	my $line = <$fh>;
-	close($fh);
-	return unless defined $line;
-	my $rest = substr($line, rindex($line, ')') + 2);
-	my ($state, $ppid) = split / /, $rest;
-	return ($state, $ppid);
-}
-
-sub children_of
-{
-	my ($pid) = @_;
-	my @kids;
-	opendir(my $dh, '/proc') or die "could not read /proc: $!";
-	foreach my $p (grep { /^\d+$/ } readdir($dh))
-	{
-		my (undef, $ppid) = proc_stat($p);
-		push @kids, $p if defined $ppid && $ppid == $pid;
-	}
-	closedir($dh);
-	return @kids;
-}
-
-sub keeper_pid
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'snowflake lease keeper'"
-	);
-}
-
-# Stop the lease keeper of $node (SIGTERM: it releases its leases first) and
-# let the postmaster start a new one, which should follow the faked clock
-# (see fake_guard in SnowflakeTest.pm); $check->($since), where $since is
-# the coordinator's time before the restart, says whether it does.  Tries
-# three times; returns whether the check passed.
-sub fake_keeper
-{
-	my ($node, $coord, $check) = @_;
-	foreach my $attempt (1 .. 3)
-	{
-		my $old = '';
-		my $deadline = time() + 30;
-		while (($old = keeper_pid($node)) eq '' && time() < $deadline)
-		{
-			usleep(100_000);
-		}
-		die "no snowflake lease keeper on node " . $node->name if $old eq '';
-		my $since = $coord->safe_psql('postgres', 'SELECT now()');
-		kill('TERM', $old);
-		poll_until(
-			$node, qq{
-			SELECT count(*) = 1 FROM pg_stat_activity
-			WHERE backend_type = 'snowflake lease keeper' AND pid <> $old},
-			30)
-		  or die "the snowflake lease keeper of " . $node->name . " did not come back";
-		return 1 if $check->($since);
-		note "lease keeper of node " . $node->name
-		  . " runs on the real clock, restarting it again";
-	}
-	return 0;
-}
-
 sub lease_row
 {
 	my ($coord) = @_;
@@ -158,11 +77,6 @@ sub sample_floor
 		$floor_max_at = $text;
 	}
 	return $ms;
-}
-
-sub id_array
-{
-	return "'{" . join(',', @_) . "}'::bigint[]";
 }
 
 my $coord = new_coordinator('coordinator');

@@ -54,13 +54,6 @@ END { kill('CONT', keys %stopped) if %stopped; }
 my $LOCK_OF_3 = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
 	AND classid = 1397641047 AND objid = 3 AND objsubid = 2";
 
-sub keeper_pid
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'snowflake lease keeper'");
-}
-
 sub lease_of_3
 {
 	my ($coord) = @_;

@@ -32,13 +32,6 @@ use Time::HiRes qw(usleep time);
 
 my $SNOW = 1397641047;
 
-sub keeper_pid
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'snowflake lease keeper'");
-}
-
 sub outcome
 {
 	my ($w) = @_;

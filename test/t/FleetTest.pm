@@ -16,6 +16,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SnowflakeTest;
 use Test::More;
+use Time::HiRes qw(usleep time);
 
 our @EXPORT = qw(
   new_coordinator
@@ -24,6 +25,7 @@ our @EXPORT = qw(
   lease_rows
   slot_states
   postmaster_pid
+  fake_keeper
 );
 
 # Short lease timings for tests: TTL 6 s, renewal every 1 s, margin 2 s, so a
@@ -98,6 +100,38 @@ sub postmaster_pid
 	close($fh);
 	chomp $pid;
 	return $pid;
+}
+
+# Stop the lease keeper of $node (SIGTERM: it releases its leases first) and
+# let the postmaster start a new one, which should follow the faked clock
+# (see fake_guard in SnowflakeTest.pm); $check->($since), where $since is
+# the coordinator's time before the restart, says whether it does.  Tries
+# three times; returns whether the check passed.
+sub fake_keeper
+{
+	my ($node, $coord, $check) = @_;
+	foreach my $attempt (1 .. 3)
+	{
+		my $old = '';
+		my $deadline = time() + 30;
+		while (($old = keeper_pid($node)) eq '' && time() < $deadline)
+		{
+			usleep(100_000);
+		}
+		die "no snowflake lease keeper on node " . $node->name if $old eq '';
+		my $since = $coord->safe_psql('postgres', 'SELECT now()');
+		kill('TERM', $old);
+		poll_until(
+			$node, qq{
+			SELECT count(*) = 1 FROM pg_stat_activity
+			WHERE backend_type = 'snowflake lease keeper' AND pid <> $old},
+			30)
+		  or die "the snowflake lease keeper of " . $node->name . " did not come back";
+		return 1 if $check->($since);
+		note "lease keeper of node " . $node->name
+		  . " runs on the real clock, restarting it again";
+	}
+	return 0;
 }
 
 1;

@@ -45,10 +45,33 @@ our @EXPORT = qw(
   run_pgbench
   guard_pid
   worker_pid
+  keeper_pid
   fake_worker
+  try_sql_as
+  proc_stat
+  proc_state
+  children_of
+  id_array
+  @frozen
+  thaw
   status_value
   mark_loaded_after
 );
+
+# Processes a test stopped with SIGSTOP (push their PIDs here): resumed by
+# thaw(), and whatever happens (a failed assertion, a die) before the
+# framework stops the servers, since this module's END block runs before
+# PostgreSQL::Test::Cluster's.
+our @frozen;
+
+sub thaw
+{
+	kill('CONT', @frozen) if @frozen;
+	@frozen = ();
+	return;
+}
+
+END { thaw(); }
 
 our $FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 
@@ -211,6 +234,25 @@ sub try_sql
 		ret      => $ret,
 		out      => $out,
 		err      => $err,
+		sqlstate => sqlstate_of($err),
+	};
+}
+
+# try_sql as role $role; %opts: dbname, options (PGOPTIONS of the session).
+sub try_sql_as
+{
+	my ($node, $role, $sql, %opts) = @_;
+	my $db = $opts{dbname} // 'postgres';
+	local $ENV{PGOPTIONS} = $opts{options} if defined $opts{options};
+	my ($ret, $out, $err) = $node->psql(
+		$db,
+		"\\set VERBOSITY verbose\n$sql",
+		connstr       => $node->connstr($db) . " user=$role",
+		on_error_stop => 1);
+	return {
+		ret      => $ret,
+		out      => $out // '',
+		err      => $err // '',
 		sqlstate => sqlstate_of($err),
 	};
 }
@@ -414,6 +456,57 @@ sub mark_loaded_after
 	my @marks = $log =~
 	  /snowflake: minting resumes above the durable high-water mark ([^\n]+)/g;
 	return @marks ? $marks[-1] : undef;
+}
+
+# PID of the "snowflake lease keeper" background worker, or ''.
+sub keeper_pid
+{
+	my ($node) = @_;
+	return worker_pid($node, 'snowflake lease keeper');
+}
+
+# State letter (R, S, T, ...) and parent PID of $pid, from /proc/PID/stat;
+# an empty list if the process is gone.
+sub proc_stat
+{
+	my ($pid) = @_;
+	open(my $fh, '<', "/proc/$pid/stat") or return;
+	my $line = <$fh>;
+	close($fh);
+	return unless defined $line;
+	# "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+	my $rest = substr($line, rindex($line, ')') + 2);
+	my ($state, $ppid) = split / /, $rest;
+	return ($state, $ppid);
+}
+
+# State letter of $pid, or '' if it is gone.
+sub proc_state
+{
+	my ($pid) = @_;
+	my ($state) = proc_stat($pid);
+	return $state // '';
+}
+
+# PIDs of the children of $pid.
+sub children_of
+{
+	my ($pid) = @_;
+	my @kids;
+	opendir(my $dh, '/proc') or die "could not read /proc: $!";
+	foreach my $p (grep { /^\d+$/ } readdir($dh))
+	{
+		my (undef, $ppid) = proc_stat($p);
+		push @kids, $p if defined $ppid && $ppid == $pid;
+	}
+	closedir($dh);
+	return @kids;
+}
+
+# A bigint[] literal of the IDs given, for SQL.
+sub id_array
+{
+	return "'{" . join(',', @_) . "}'::bigint[]";
 }
 
 1;
