@@ -3,14 +3,24 @@
 MODULE_big = snowflake
 OBJS = \
 	src/clock.o \
+	src/config.o \
 	src/coordinator.o \
 	src/functions.o \
 	src/generator.o \
 	src/guard.o \
 	src/layout.o \
+	src/layout_catalog.o \
 	src/lease.o \
+	src/lease_acquire.o \
+	src/lease_keeper.o \
+	src/lease_slots.o \
+	src/lease_table.o \
+	src/mint_wait.o \
+	src/shmem.o \
 	src/snowflake.o \
-	src/worker.o
+	src/status.o \
+	src/worker.o \
+	src/worker_session.o
 PGFILEDESC = "snowflake - Snowflake-style 64-bit IDs"
 
 EXTENSION = snowflake
@@ -26,7 +36,8 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 # library; TAP tests (test/t) build their own clusters.
 REGRESS = layouts decode encode define_layout layout_unit mint batch \
 	batch_cursor status
-REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check \
+REGRESS_OPTS = --inputdir=$(srcdir)/test \
+	--temp-instance=$(CURDIR)/tmp_check \
 	--temp-config=$(srcdir)/test/snowflake.conf
 ISOLATION = concurrent_mint
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation \

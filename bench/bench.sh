@@ -56,12 +56,8 @@ for b in initdb pg_ctl postgres psql pgbench; do
 	fi
 done
 
-# Run a command as the cluster's owner: postgres when we are root.
-if [ "$(id -u)" -eq 0 ]; then
-	as_pg() { runuser -u postgres -- "$@"; }
-else
-	as_pg() { "$@"; }
-fi
+# as_pg: run a command as the cluster's owner (postgres when we are root).
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../scripts/common.sh"
 
 START_TIME=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -13,7 +13,7 @@ fi
 . scripts/common.sh
 
 make -s clean
-make -s with_llvm=no COPT=-Werror
+make -s with_llvm=no COPT="-Werror -DSNOWFLAKE_TEST_POINTS"
 make -s with_llvm=no install
 
 work=$(make_pg_dir)

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * clock.h
- *		Reading the wall clock in the cluster layout's milliseconds, and the
- *		policy for a clock that reads behind what has already been minted.
+ *		Reading the clocks: the wall clock in the cluster layout's
+ *		milliseconds (cached per backend), the clock of fencing deadlines,
+ *		the monotonic clock for timeouts.
  *
  *-------------------------------------------------------------------------
  */
@@ -11,7 +12,15 @@
 
 #include <time.h>
 
-#include "snowflake.h"
+#include "config.h"
+
+#include "datatype/timestamp.h"
+
+/*
+ * The clock of fencing deadlines: CLOCK_BOOTTIME, which, unlike
+ * CLOCK_MONOTONIC, goes on while the host is suspended.
+ */
+#define SNOWFLAKE_DEADLINE_CLOCK CLOCK_BOOTTIME
 
 /*
  * Per-backend cache of the current millisecond.  On x86-64 with an
@@ -24,7 +33,8 @@ typedef struct SnowflakeClockCache
 	uint64		fill_tsc;		/* TSC when cached_ms was read */
 	uint64		valid_until;	/* TSC at which cached_ms may have ended */
 	int64		cached_ms;
-	int64		mono_ms;		/* CLOCK_BOOTTIME, ms, read with cached_ms */
+	int64		deadline_clock_ms;	/* SNOWFLAKE_DEADLINE_CLOCK, ms, read with
+								 * cached_ms */
 } SnowflakeClockCache;
 
 extern SnowflakeClockCache snowflake_clock_cache;
@@ -50,12 +60,10 @@ snowflake_clock_ms(void)
 	return snowflake_clock_read();
 }
 
-union SnowflakeSlot;
-extern int64 snowflake_clock_catch_up(union SnowflakeSlot *home, int64 floor_ms,
-									  bool may_borrow, bool *borrowed);
-extern void snowflake_await_mark(union SnowflakeSlot *home, int64 ms);
-extern void snowflake_refuse_standby(union SnowflakeSlot *home) pg_attribute_noreturn();
 extern int64 snowflake_clock_next_ms(int64 after_ms);
-extern void snowflake_count_regression(int64 floor_ms, int64 behind_ms);
+extern int64 snowflake_deadline_clock_ms(void);
+extern int64 snowflake_monotonic_ms(void);
+extern int64 snowflake_wall_unix_ms(void);
+extern TimestampTz snowflake_unix_us_to_timestamptz(int64 us);
 
 #endif							/* SNOWFLAKE_CLOCK_H */

@@ -29,9 +29,9 @@
 #include "postgres.h"
 
 #include "clock.h"
+#include "config.h"
 #include "coordinator.h"
-#include "guard.h"
-#include "snowflake.h"
+#include "worker_session.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -55,7 +55,7 @@ static int	previous_pid = 0;	/* backend PID of the last session dropped */
 static bool embedded_started = false;
 
 bool
-coord_embedded(void)
+snowflake_coord_embedded(void)
 {
 	return snowflake_coordinator == NULL || snowflake_coordinator[0] == '\0';
 }
@@ -79,7 +79,7 @@ set_err(char *err, const char *prefix, const char *msg)
 }
 
 void
-coord_disconnect(void)
+snowflake_coord_disconnect(void)
 {
 	if (conn != NULL)
 	{
@@ -95,21 +95,21 @@ coord_disconnect(void)
  * advisory locks, until the coordinator notices.
  */
 int
-coord_previous_pid(void)
+snowflake_coord_previous_pid(void)
 {
-	return coord_embedded() ? 0 : previous_pid;
+	return snowflake_coord_embedded() ? 0 : previous_pid;
 }
 
 /* Whether there is a session with the coordinator now. */
 bool
-coord_connected(void)
+snowflake_coord_connected(void)
 {
-	return coord_embedded() || (conn != NULL && PQstatus(conn) == CONNECTION_OK);
+	return snowflake_coord_embedded() || (conn != NULL && PQstatus(conn) == CONNECTION_OK);
 }
 
 /* True once after each new session with the coordinator. */
 bool
-coord_take_fresh(void)
+snowflake_coord_take_fresh(void)
 {
 	bool		was = fresh;
 
@@ -128,7 +128,7 @@ wait_socket(bool for_write, int64 deadline, char *err)
 {
 	for (;;)
 	{
-		int64		left = deadline - snowflake_clock_ns(CLOCK_MONOTONIC) / 1000000;
+		int64		left = deadline - snowflake_monotonic_ms();
 		int			rc;
 
 		if (left <= 0)
@@ -155,13 +155,13 @@ wait_socket(bool for_write, int64 deadline, char *err)
  * keeper's own backend is the session.
  */
 bool
-coord_connect(char *err)
+snowflake_coord_connect(char *err)
 {
 	const char *keywords[5];
 	const char *values[5];
 	int64		deadline;
 
-	if (coord_embedded())
+	if (snowflake_coord_embedded())
 	{
 		if (!embedded_started)
 			fresh = embedded_started = true;
@@ -169,7 +169,7 @@ coord_connect(char *err)
 	}
 	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
 		return true;
-	coord_disconnect();
+	snowflake_coord_disconnect();
 
 	/* the connection string comes last, so that its settings win */
 	keywords[0] = "application_name";
@@ -189,7 +189,7 @@ coord_connect(char *err)
 		set_err(err, "", "out of memory");
 		return false;
 	}
-	deadline = snowflake_clock_ns(CLOCK_MONOTONIC) / 1000000 + COORD_TIMEOUT_MS;
+	deadline = snowflake_monotonic_ms() + COORD_TIMEOUT_MS;
 	for (;;)
 	{
 		PostgresPollingStatusType st;
@@ -201,28 +201,28 @@ coord_connect(char *err)
 			break;
 		if (!wait_socket(st == PGRES_POLLING_WRITING, deadline, err))
 		{
-			coord_disconnect();
+			snowflake_coord_disconnect();
 			return false;
 		}
 	}
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
 		set_err(err, "", PQerrorMessage(conn));
-		coord_disconnect();
+		snowflake_coord_disconnect();
 		return false;
 	}
 	PQsetNoticeReceiver(conn, ignore_notice, NULL);
 	fresh = true;
 
 	/* a statement stuck on the coordinator must not hold the leases up */
-	if (!coord_exec("SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false),"
+	if (!snowflake_coord_exec("SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false),"
 					" pg_catalog.set_config('statement_timeout', '5s', false),"
 					" pg_catalog.set_config('lock_timeout', '2s', false),"
 					" pg_catalog.set_config('default_transaction_read_only', 'off', false),"
 					" pg_catalog.set_config('idle_in_transaction_session_timeout', '0', false)",
 					0, NULL, NULL, err))
 	{
-		coord_disconnect();
+		snowflake_coord_disconnect();
 		return false;
 	}
 	return true;
@@ -232,7 +232,7 @@ static bool
 exec_libpq(const char *sql, int nparams, const char *const *params,
 		   CoordResult *res, char *err)
 {
-	int64		deadline = snowflake_clock_ns(CLOCK_MONOTONIC) / 1000000 + COORD_TIMEOUT_MS;
+	int64		deadline = snowflake_monotonic_ms() + COORD_TIMEOUT_MS;
 	PGresult   *last = NULL;
 	PGresult   *r;
 	ExecStatusType st;
@@ -240,7 +240,7 @@ exec_libpq(const char *sql, int nparams, const char *const *params,
 	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
 	{
 		set_err(err, "", PQerrorMessage(conn));
-		coord_disconnect();
+		snowflake_coord_disconnect();
 		return false;
 	}
 	for (;;)
@@ -253,7 +253,7 @@ exec_libpq(const char *sql, int nparams, const char *const *params,
 					set_err(err, "", PQerrorMessage(conn));
 				if (last)
 					PQclear(last);
-				coord_disconnect();
+				snowflake_coord_disconnect();
 				return false;
 			}
 		}
@@ -267,7 +267,7 @@ exec_libpq(const char *sql, int nparams, const char *const *params,
 	if (last == NULL)
 	{
 		set_err(err, "", PQerrorMessage(conn));
-		coord_disconnect();
+		snowflake_coord_disconnect();
 		return false;
 	}
 	st = PQresultStatus(last);
@@ -276,7 +276,7 @@ exec_libpq(const char *sql, int nparams, const char *const *params,
 		set_err(err, "", PQresultErrorMessage(last));
 		PQclear(last);
 		if (PQstatus(conn) != CONNECTION_OK)
-			coord_disconnect();
+			snowflake_coord_disconnect();
 		return false;
 	}
 	if (res != NULL)
@@ -367,14 +367,14 @@ exec_spi(const char *sql, int nparams, const char *const *params,
  * in the SQL.  "res" may be NULL when the rows do not matter.
  */
 bool
-coord_exec(const char *sql, int nparams, const char *const *params,
+snowflake_coord_exec(const char *sql, int nparams, const char *const *params,
 		   CoordResult *res, char *err)
 {
-	if (coord_embedded())
+	if (snowflake_coord_embedded())
 		return exec_spi(sql, nparams, params, res, err);
 	if (conn == NULL)
 	{
-		/* a new session is made only by coord_connect(), never silently */
+		/* a new session is made only by snowflake_coord_connect(), never silently */
 		set_err(err, "", "not connected to the coordinator");
 		return false;
 	}

@@ -22,13 +22,13 @@ typedef struct CoordResult
 
 #define COORD_ERRLEN 256
 
-extern bool coord_embedded(void);
-extern bool coord_connect(char *err);
-extern bool coord_take_fresh(void);
-extern bool coord_connected(void);
-extern void coord_disconnect(void);
-extern int	coord_previous_pid(void);
-extern bool coord_exec(const char *sql, int nparams, const char *const *params,
+extern bool snowflake_coord_embedded(void);
+extern bool snowflake_coord_connect(char *err);
+extern bool snowflake_coord_take_fresh(void);
+extern bool snowflake_coord_connected(void);
+extern void snowflake_coord_disconnect(void);
+extern int	snowflake_coord_previous_pid(void);
+extern bool snowflake_coord_exec(const char *sql, int nparams, const char *const *params,
 					   CoordResult *res, char *err);
 
 #endif							/* SNOWFLAKE_COORDINATOR_H */

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * generator.c
- *		Sequence slots in shared memory and the minting path.
+ *		The minting path: sequence slots, home slots, and taking IDs.
  *
  * The server holds snowflake.worker_slots slots, each bound to one leased
  * worker ID (lease.c), and minting only before its fencing deadline.  A
@@ -18,30 +18,13 @@
  * worker ID of its last ID and never takes a lower worker ID within the
  * same millisecond, which keeps its IDs strictly increasing.
  *
- * Shared state and its protocol:
- *	 slots[i].state	 read by anyone; written only by CAS.
- *	 slots[i].ids_before  added to by the backend whose CAS moved the slot
- *					 to a new millisecond (exactly once per millisecond).
- *	 max_ms			 the highest millisecond minted by any slot; raised by
- *					 CAS after minting, never lowered.  Read after hwm_ms with
- *					 a read barrier between: the guard raises max_ms to the
- *					 stored mark before it publishes hwm_ms after a start.  A backend whose clock
- *					 reads below it goes through the clock policy (clock.c)
- *					 before it may mint.
- *	 slots[i].worker_id, binding, deadline_ms, cap_ms  written by the lease
- *					 keeper only.  A backend reads binding (skipping the slot
- *					 while it is odd), then deadline_ms, cap_ms and worker_id,
- *					 and after taking numbers reads binding again: if it moved,
- *					 the slot was re-bound or released meanwhile and the
- *					 numbers go unused.  The deadline is compared with the
- *					 CLOCK_BOOTTIME reading taken with the wall clock
- *					 (clock.c), at most a millisecond old; the millisecond to
- *					 mint at must not exceed cap_ms, so a wall clock that ran
- *					 ahead while renewals failed mints nothing the next holder
- *					 of the worker ID may mint.  A stale clock reading cannot
- *					 mint below a new lease's floor: binding a slot sets its
- *					 state to the floor's millisecond, spent (lease.c).
- *	 counters		 atomic adds, read without locks by snowflake_status().
+ * What a backend reads and writes in shared memory, and in which order, is
+ * part of the protocol stated in shmem.h: the slot word by CAS, max_ms
+ * after hwm_ms, binding before and after the deadline, the cap and the
+ * worker ID.  The millisecond to mint at must not exceed the slot's cap, so
+ * a wall clock that ran ahead while renewals failed mints nothing the next
+ * holder of the worker ID may mint.  Everything that is not the fast path,
+ * every wait and every refusal, is in mint_wait.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -49,90 +32,36 @@
 
 #include "clock.h"
 #include "generator.h"
-#include "snowflake.h"
-#include "lease.h"
+#include "mint_wait.h"
+#include "shmem.h"
 
 #include "miscadmin.h"
 #include "storage/ipc.h"
-#include "storage/shmem.h"
-#include "utils/timestamp.h"
 
-SnowflakeShared *snowflake_shared = NULL;
+#ifdef SNOWFLAKE_TEST_POINTS
+/*
+ * Test points: empty functions that tests stop a backend in with gdb, to
+ * force an interleaving (test/t/039_*, 041_*).  Compiled only into test
+ * builds (scripts/test.sh); elsewhere SNOWFLAKE_TEST_POINT() is nothing.
+ */
+pg_noinline void
+snowflake_test_point_before_binding(void)
+{
+	__asm__ volatile("");
+}
+
+pg_noinline void
+snowflake_test_point_before_take(void)
+{
+	__asm__ volatile("");
+}
+#endif
 
 /* This session's home slot, and the slot and millisecond of its last ID. */
 static int	home_slot = -1;
 static int	session_last_slot = -1;
 static int64 session_last_ms = -1;
 static int32 session_last_worker = -1;
-
-Size
-snowflake_shmem_size(void)
-{
-	return add_size(add_size(offsetof(SnowflakeShared, slots),
-							 mul_size(snowflake_worker_slots, sizeof(SnowflakeSlot))),
-					mul_size(snowflake_worker_slots, sizeof(SnowflakeLeaseInfo)));
-}
-
-/* Caller: shmem_startup_hook.  Runs again after every crash restart. */
-void
-snowflake_shmem_init(void)
-{
-	bool		found;
-	int			i;
-	int			c;
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	snowflake_shared = ShmemInitStruct("snowflake", snowflake_shmem_size(),
-									   &found);
-	if (!found)
-	{
-		SnowflakeShared *sh = snowflake_shared;
-
-		memset(sh, 0, snowflake_shmem_size());
-		pg_atomic_init_u64(&sh->max_ms, 0);
-		pg_atomic_init_u64(&sh->hwm_ms, 0);
-		pg_atomic_init_u64(&sh->resume_after_ms, 0);
-		pg_atomic_init_u64(&sh->resume_horizon_ms, 0);
-		pg_atomic_init_u64(&sh->regression_counted_at, 0);
-		pg_atomic_init_u64(&sh->regressions_seen_minting, 0);
-		pg_atomic_init_u64(&sh->unlogged_regression_ms, 0);
-		pg_atomic_init_u32(&sh->mint_wanted, 0);
-		pg_atomic_init_u64(&sh->clock_steps_back, 0);
-		pg_atomic_init_u64(&sh->clock_steps_forward, 0);
-		pg_atomic_init_u64(&sh->max_regression_ms, 0);
-		SpinLockInit(&sh->guard_mutex);
-		sh->clock_state = SNOWFLAKE_CLOCK_UNKNOWN;
-		SpinLockInit(&sh->lease_mutex);
-		sh->lease_round_done = false;
-		sh->keeper_latch = NULL;
-		pg_atomic_init_u32(&sh->renew_wanted, 0);
-		sh->lease_error[0] = '\0';
-		pg_atomic_init_u64(&sh->tsc_ticks_per_ms, 0);
-		sh->nslots = snowflake_worker_slots;
-		for (i = 0; i < sh->nslots; i++)
-		{
-			SnowflakeSlotData *s = &sh->slots[i].d;
-
-			pg_atomic_init_u64(&s->state, SNOWFLAKE_SLOT_EMPTY);
-			pg_atomic_init_u64(&s->deadline_ms, 0);
-			pg_atomic_init_u64(&s->cap_ms, 0);
-			pg_atomic_init_u32(&s->binding, 0);
-			pg_atomic_init_u64(&s->ids_before, 0);
-			pg_atomic_init_u64(&s->ms_saturated, 0);
-			pg_atomic_init_u64(&s->last_saturated_ms, SNOWFLAKE_SLOT_EMPTY);
-			for (c = 0; c < SNOWFLAKE_N_CAUSES; c++)
-			{
-				pg_atomic_init_u64(&s->waits[c], 0);
-				pg_atomic_init_u64(&s->refusals[c], 0);
-			}
-			pg_atomic_init_u32(&s->sessions, 0);
-			s->worker_id = -1;
-			snowflake_lease_info(i)->state = SNOWFLAKE_LEASE_STARTING;
-			snowflake_lease_info(i)->worker_id = -1;
-		}
-	}
-	LWLockRelease(AddinShmemInitLock);
-}
 
 static void
 release_home_slot(int code, Datum arg)
@@ -201,33 +130,32 @@ static inline int
 slot_take(SnowflakeSlotData *s, int64 target, int want, int64 *ms,
 		  int32 *first_seq)
 {
-	int			seq_bits = snowflake_cluster_layout.sequence_bits;
-	uint64		seq_max = (UINT64CONST(1) << seq_bits) - 1;
+	uint64		seq_max = snowflake_seq_max();
 	uint64		old = pg_atomic_read_u64(&s->state);
 
 	for (;;)
 	{
 		uint64		new;
-		uint64		slot_ms;
+		int64		slot_ms;
 		uint64		first;
 		uint64		n;
 
-		if (old == SNOWFLAKE_SLOT_EMPTY || (int64) (old >> seq_bits) < target)
+		if (old == SNOWFLAKE_SLOT_EMPTY || snowflake_word_ms(old) < target)
 		{
-			slot_ms = (uint64) target;
+			slot_ms = target;
 			first = 0;
 			n = Min((uint64) want, seq_max + 1);
-			new = (slot_ms << seq_bits) | (n - 1);
+			new = snowflake_word(slot_ms, n - 1);
 		}
 		else
 		{
-			uint64		cur = old & seq_max;
+			uint64		cur = snowflake_word_seq(old);
 
-			slot_ms = old >> seq_bits;
+			slot_ms = snowflake_word_ms(old);
 			if (cur == seq_max)
 			{
-				note_saturated(s, slot_ms);
-				*ms = (int64) slot_ms;
+				note_saturated(s, (uint64) slot_ms);
+				*ms = slot_ms;
 				return 0;
 			}
 			first = cur + 1;
@@ -238,36 +166,14 @@ slot_take(SnowflakeSlotData *s, int64 target, int want, int64 *ms,
 		if (pg_atomic_compare_exchange_u64(&s->state, &old, new))
 		{
 			/* The CAS that leaves a millisecond books its IDs, once. */
-			if (first == 0 && old != SNOWFLAKE_SLOT_EMPTY)
-				pg_atomic_fetch_add_u64(&s->ids_before, (old & seq_max) + 1);
-			*ms = (int64) slot_ms;
+			if (first == 0)
+				pg_atomic_fetch_add_u64(&s->ids_before, snowflake_word_ids(old));
+			*ms = slot_ms;
 			*first_seq = (int32) first;
 			return (int) n;
 		}
 		/* old now holds the current value; try again */
 	}
-}
-
-static void
-refuse_time_range(int64 now)
-{
-	const SnowflakeLayout *layout = &snowflake_cluster_layout;
-
-	if (now < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_SNOWFLAKE_TIME_EXHAUSTED),
-				 errmsg("cannot mint a snowflake ID: the clock reads before the layout's epoch"),
-				 errdetail("The epoch is %s; the clock reads %s.",
-						   snowflake_units_text(layout, 0),
-						   snowflake_units_text(layout, now)),
-				 errhint("Correct the system clock, or set snowflake.epoch to an earlier time before any ID is minted.")));
-	ereport(ERROR,
-			(errcode(ERRCODE_SNOWFLAKE_TIME_EXHAUSTED),
-			 errmsg("cannot mint a snowflake ID: the time field ran out at %s",
-					snowflake_ts_text(snowflake_layout_ends_at(layout))),
-			 errdetail("Layout \"%s\" has %d time bits; another ID would overflow them.",
-					   layout->name, layout->time_bits),
-			 errhint("Migrate to a layout with a later epoch or more time bits.")));
 }
 
 /*
@@ -276,6 +182,11 @@ refuse_time_range(int64 now)
  * least one.  IDs are strictly above every ID this session got before, at
  * or above the highest millisecond any slot has minted, and below the
  * durable high-water mark.
+ *
+ * The fast path is one function on purpose: its reads follow the order the
+ * protocol in shmem.h fixes (mark, floor, clock; binding, deadline, cap,
+ * worker ID; CAS; binding again), which reads best in one place, and
+ * every slow case leaves it for mint_wait.c.
  */
 int
 snowflake_mint(int want, int64 *first_id)
@@ -317,10 +228,10 @@ snowflake_mint(int want, int64 *first_id)
 		if (unlikely((uint64) now > (uint64) layout->max_units))
 		{
 			snowflake_count_refusal(&sh->slots[home_slot], SNOWFLAKE_CAUSE_OTHER);
-			refuse_time_range(now);
+			snowflake_refuse_time_range(now);
 		}
 		/* read with the wall clock above, at most a millisecond ago */
-		mono = snowflake_clock_cache.mono_ms;
+		mono = snowflake_clock_cache.deadline_clock_ms;
 
 		if (now > session_last_ms)
 		{
@@ -352,6 +263,7 @@ snowflake_mint(int want, int64 *first_id)
 			int			n;
 
 			/* a slot mints only under a lease, before its fencing deadline */
+			SNOWFLAKE_TEST_POINT(before_binding);
 			binding = pg_atomic_read_u32(&s->binding);
 			if (unlikely(binding & 1))
 				continue;
@@ -370,6 +282,7 @@ snowflake_mint(int want, int64 *first_id)
 			if (target == session_last_ms && worker_id < session_last_worker)
 				continue;
 
+			SNOWFLAKE_TEST_POINT(before_take);
 			n = slot_take(s, target, want, &ms, &seq);
 			if (n > 0)
 			{

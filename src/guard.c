@@ -42,9 +42,10 @@
 #include "postgres.h"
 
 #include "clock.h"
-#include "generator.h"
+#include "config.h"
 #include "guard.h"
-#include "snowflake.h"
+#include "shmem.h"
+#include "worker_session.h"
 
 #include "access/xact.h"
 #include "access/xlog.h"
@@ -68,7 +69,7 @@ static int64 last_wall_ns = -1;
 static int64 last_mono_ns = -1;
 static bool mark_loaded = false;
 static uint64 logged_seen = 0;	/* regressions_seen_minting logged */
-#define STATE_TABLE "snowflake_state.server_state"
+#define STATE_TABLE SNOWFLAKE_STATE_SCHEMA ".server_state"
 
 /* A description of the cluster layout that does not depend on formatting. */
 void
@@ -154,7 +155,7 @@ snowflake_guard_watch_clock(void)
 			/*
 			 * A step that leaves the clock below the highest minted
 			 * millisecond may have been counted already by a backend that
-			 * saw it first (clock.c); count it once.
+			 * saw it first (mint_wait.c); count it once.
 			 */
 			if (wall / 1000000 - snowflake_cluster_layout.epoch_ms >= (int64) max_ms ||
 				(counted != max_ms &&
@@ -324,6 +325,35 @@ store_mark(int64 mark)
 }
 
 /*
+ * After a start: load the stored mark, raise the minting floor to it (so
+ * minting resumes only once the clock has passed it) and let *new_mark be
+ * no lower.  Caller is in a transaction with SPI connected.  False on a
+ * layout mismatch.
+ */
+static bool
+resume_from_stored_mark(int64 *new_mark)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int64		stored = 0;
+	int64		stored_horizon = 0;
+
+	if (!load_mark(&stored, &stored_horizon))
+		return false;
+	/* the horizon first: a backend that sees the floor waits it */
+	pg_atomic_write_u64(&sh->resume_horizon_ms,
+						(uint64) Max(0, Min(stored_horizon, 60000)));
+	pg_atomic_write_u64(&sh->resume_after_ms, (uint64) stored);
+	pg_write_barrier();
+	snowflake_atomic_raise_u64(&sh->max_ms, (uint64) stored);
+	*new_mark = Max(*new_mark, stored);
+	if (stored > 0)
+		ereport(LOG,
+				(errmsg("snowflake: minting resumes above the durable high-water mark %s",
+						snowflake_units_text(&snowflake_cluster_layout, stored))));
+	return true;
+}
+
+/*
  * Keep the durable mark ahead of the clock.  On a standby, only wait.
  * Returns how many milliseconds the caller may sleep before calling again.
  */
@@ -363,30 +393,12 @@ snowflake_guard_keep_mark(void)
 
 	PG_TRY();
 	{
-		int64		stored = 0;
-		int64		stored_horizon = 0;
 		bool		ok = true;
 
 		snowflake_worker_xact_begin("snowflake: advancing the high-water mark");
 
 		if (!mark_loaded)
-		{
-			ok = load_mark(&stored, &stored_horizon);
-			if (ok)
-			{
-				/* the horizon first: a backend that sees the floor waits it */
-				pg_atomic_write_u64(&sh->resume_horizon_ms,
-									(uint64) Max(0, Min(stored_horizon, 60000)));
-				pg_atomic_write_u64(&sh->resume_after_ms, (uint64) stored);
-				pg_write_barrier();
-				snowflake_atomic_raise_u64(&sh->max_ms, (uint64) stored);
-				new_mark = Max(new_mark, stored);
-				if (stored > 0)
-					ereport(LOG,
-							(errmsg("snowflake: minting resumes above the durable high-water mark %s",
-									snowflake_units_text(&snowflake_cluster_layout, stored))));
-			}
-		}
+			ok = resume_from_stored_mark(&new_mark);
 		if (ok)
 			store_mark(new_mark);
 

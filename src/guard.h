@@ -15,9 +15,4 @@ extern void snowflake_guard_watch_clock(void);
 extern int64 snowflake_guard_keep_mark(void);
 extern void snowflake_describe_layout(char *buf, size_t len);
 
-/* worker.c: the transaction bracket of every worker transaction */
-extern void snowflake_worker_xact_begin(const char *activity);
-extern void snowflake_worker_xact_end(void);
-extern void snowflake_worker_xact_abort(void);
-
 #endif							/* SNOWFLAKE_GUARD_H */

@@ -13,8 +13,8 @@
  * from user input, and a product that wrapped would pass every later range
  * check as a small, plausible number.
  *
- * The cluster's own layout ("snowflake") is built from GUCs at load time by
- * snowflake.c and kept in snowflake_cluster_layout; it never changes while
+ * The cluster's own layout ("snowflake") is built from the settings at load
+ * time by config.c and kept in snowflake_cluster_layout, defined here; it never changes while
  * the server runs.
  *
  *-------------------------------------------------------------------------
@@ -22,12 +22,13 @@
 #include "postgres.h"
 
 #include "layout.h"
-#include "snowflake.h"
 
 #include "common/int.h"
 #include "utils/timestamp.h"
 
+/* The layout this cluster mints with; set once in _PG_init (config.c). */
 SnowflakeLayout snowflake_cluster_layout;
+
 
 static SnowflakeLayout builtin_layouts[] = {
 	/* name, epoch (Unix ms), unit, time, worker, sequence, region, seq above */
@@ -359,4 +360,18 @@ snowflake_region_of(const SnowflakeLayout *layout, int32 worker_id)
 	if (layout->region_bits == 0)
 		return -1;
 	return worker_id >> (layout->worker_bits - layout->region_bits);
+}
+
+/* The worker field of worker ID 0 of region "region": its region bits. */
+int32
+snowflake_region_prefix(const SnowflakeLayout *layout, int32 region)
+{
+	return region << (layout->worker_bits - layout->region_bits);
+}
+
+/* How many worker IDs one region has. */
+int32
+snowflake_local_worker_ids(const SnowflakeLayout *layout)
+{
+	return (int32) 1 << (layout->worker_bits - layout->region_bits);
 }

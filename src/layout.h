@@ -46,6 +46,9 @@ typedef struct SnowflakeFields
 	int32		sequence;
 } SnowflakeFields;
 
+/* The layout this cluster mints with; set once in _PG_init (config.c). */
+extern PGDLLIMPORT SnowflakeLayout snowflake_cluster_layout;
+
 extern bool snowflake_layout_finish(SnowflakeLayout *layout, const char **why);
 extern bool snowflake_interval_us(const Interval *interval, int64 *us);
 extern const SnowflakeLayout *snowflake_builtin_layout(const char *name);
@@ -61,6 +64,8 @@ extern TimestampTz snowflake_timestamp_from_units(const SnowflakeLayout *layout,
 												  int64 units);
 extern TimestampTz snowflake_layout_ends_at(const SnowflakeLayout *layout);
 extern int32 snowflake_region_of(const SnowflakeLayout *layout, int32 worker_id);
+extern int32 snowflake_region_prefix(const SnowflakeLayout *layout, int32 region);
+extern int32 snowflake_local_worker_ids(const SnowflakeLayout *layout);
 extern char *snowflake_units_text(const SnowflakeLayout *layout, int64 units);
 extern char *snowflake_ts_text(TimestampTz ts);
 

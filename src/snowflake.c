@@ -1,11 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * snowflake.c
- *		Loading the extension: PG_MODULE_MAGIC, configuration and hooks.
+ *		Loading the extension: PG_MODULE_MAGIC, _PG_init and the shared
+ *		memory hooks.
  *
- * _PG_init defines every GUC, builds the cluster layout from them and
- * checks it, and, when loaded through shared_preload_libraries, asks for
- * shared memory.  Loaded any other way (CREATE EXTENSION in a server that
+ * _PG_init defines every setting and builds the cluster layout (config.c),
+ * and, when loaded through shared_preload_libraries, checks them, asks for
+ * shared memory (shmem.c) and registers the background workers
+ * (worker.c).  Loaded any other way (CREATE EXTENSION in a server that
  * does not preload it) the decoding functions still work; minting raises
  * an error that names shared_preload_libraries.
  *
@@ -13,10 +15,9 @@
  */
 #include "postgres.h"
 
-#include "generator.h"
-#include "layout.h"
-#include "snowflake.h"
-#include "lease.h"
+#include "config.h"
+#include "shmem.h"
+#include "worker.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -29,319 +30,12 @@
 
 PG_MODULE_MAGIC;
 
-int			snowflake_worker_slots = 8;
-int			snowflake_first_worker_id = -1;
-char	   *snowflake_epoch = NULL;
-int			snowflake_worker_bits = 10;
-int			snowflake_sequence_bits = 12;
-int			snowflake_region_bits = 0;
-int			snowflake_region = 0;
-int			snowflake_max_clock_wait = 20;
-int			snowflake_max_batch = 1000000;
-bool		snowflake_clock_borrow = false;
-int			snowflake_high_water_horizon = 1000;
-char	   *snowflake_database = NULL;
-char	   *snowflake_coordinator = NULL;
-int			snowflake_lease_ttl = 30000;
-int			snowflake_lease_renew_interval = 10000;
-int			snowflake_fencing_margin = 5000;
-
-bool		snowflake_preloaded = false;
-
-/* The epoch GUC parsed by its check hook, in Unix milliseconds. */
-static int64 epoch_unix_ms;
-
 #if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
-
-/* Parse a timestamptz literal without raising errors; false if invalid. */
-static bool
-parse_timestamptz(const char *str, TimestampTz *result)
-{
-	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
-	char	   *field[MAXDATEFIELDS];
-	int			ftype[MAXDATEFIELDS];
-	int			nf;
-	int			dtype;
-	struct pg_tm tt;
-	fsec_t		fsec;
-	int			tz;
-#if PG_VERSION_NUM >= 160000
-	DateTimeErrorExtra extra;
-#endif
-
-	if (str == NULL ||
-		ParseDateTime(str, workbuf, sizeof(workbuf), field, ftype,
-					  MAXDATEFIELDS, &nf) != 0)
-		return false;
-#if PG_VERSION_NUM >= 160000
-	if (DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz, &extra) != 0)
-		return false;
-#else
-	if (DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz) != 0)
-		return false;
-#endif
-	if (dtype != DTK_DATE)
-		return false;
-	return tm2timestamp(&tt, fsec, &tz, result) == 0;
-}
-
-/*
- * Layout settings are accepted by the GUC machinery whatever they say and
- * checked by build_cluster_layout(): PostgreSQL applies a rejected value of
- * an extension's setting from postgresql.conf as a mere WARNING, keeping the
- * default, and a layout typed wrong must stop the server instead of quietly
- * becoming the layout it records.  The epoch is parsed here; INT64_MIN in
- * the extra means it did not parse.
- */
-static bool
-check_epoch(char **newval, void **extra, GucSource source)
-{
-	TimestampTz ts;
-	int64	   *ms;
-
-	ms = (int64 *) malloc(sizeof(int64));
-	if (ms == NULL)
-		return false;
-	if (parse_timestamptz(*newval, &ts) && ts % 1000 == 0)
-		*ms = ts / 1000 + SNOWFLAKE_PG_EPOCH_UNIX_MS;
-	else
-		*ms = PG_INT64_MIN;
-	*extra = ms;
-	return true;
-}
-
-static void
-assign_epoch(const char *newval, void *extra)
-{
-	epoch_unix_ms = *(int64 *) extra;
-}
-
-static void
-define_gucs(void)
-{
-	/*
-	 * Settings fixed at server start can only be defined while preloading;
-	 * loaded later (decoding only), they are read when the library loads.
-	 */
-	GucContext	fixed = process_shared_preload_libraries_in_progress ?
-		PGC_POSTMASTER : PGC_SIGHUP;
-
-	DefineCustomIntVariable("snowflake.worker_slots",
-							"Sequence slots, and so worker IDs, this server holds.",
-							"Each slot mints up to 2^sequence_bits IDs per millisecond.",
-							&snowflake_worker_slots,
-							8, 1, 1024,
-							fixed, 0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("snowflake.worker_id",
-							"Worker ID the first slot leases; the others lease the next IDs.",
-							"-1 leases free worker IDs automatically.",
-							&snowflake_first_worker_id,
-							-1, -1, (1 << 20) - 1,
-							fixed, 0,
-							NULL, NULL, NULL);
-	DefineCustomStringVariable("snowflake.epoch",
-							   "Epoch of the cluster's ID layout.",
-							   "A timestamp with time zone; fixed at server start.",
-							   &snowflake_epoch,
-							   "2024-01-01 00:00:00+00",
-							   fixed, 0,
-							   check_epoch, assign_epoch, NULL);
-	DefineCustomIntVariable("snowflake.worker_bits",
-							"Bits of the worker field in the cluster's ID layout.",
-							"Region bits, if any, are the top bits of this field.",
-							&snowflake_worker_bits,
-							10, PG_INT32_MIN, PG_INT32_MAX,
-							fixed, 0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("snowflake.sequence_bits",
-							"Bits of the sequence field in the cluster's ID layout.",
-							"The time field gets the rest of 63 bits.",
-							&snowflake_sequence_bits,
-							12, PG_INT32_MIN, PG_INT32_MAX,
-							fixed, 0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("snowflake.region_bits",
-							"Bits at the top of the worker field that hold the region.",
-							NULL,
-							&snowflake_region_bits,
-							0, PG_INT32_MIN, PG_INT32_MAX,
-							fixed, 0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("snowflake.region",
-							"This server's region, placed in the region bits.",
-							NULL,
-							&snowflake_region,
-							0, PG_INT32_MIN, PG_INT32_MAX,
-							fixed, 0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("snowflake.max_clock_wait",
-							"Largest backward clock step that minting waits out.",
-							"A larger step refuses minting until the clock has caught up.",
-							&snowflake_max_clock_wait,
-							20, 0, 10000,
-							PGC_SIGHUP, GUC_UNIT_MS,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("snowflake.max_batch",
-							"Largest count snowflake_batch() accepts.",
-							NULL,
-							&snowflake_max_batch,
-							1000000, 1, 100000000,
-							PGC_SUSET, 0,
-							NULL, NULL, NULL);
-
-	DefineCustomBoolVariable("snowflake.clock_borrow",
-							 "After a backward clock step, first use the sequence numbers left in the last minted millisecond.",
-							 "Then wait or refuse as snowflake.max_clock_wait says.",
-							 &snowflake_clock_borrow,
-							 false,
-							 PGC_SIGHUP, 0,
-							 NULL, NULL, NULL);
-	DefineCustomIntVariable("snowflake.high_water_horizon",
-							"How far ahead of the clock the durable high-water mark runs.",
-							"After a restart, minting waits until the clock passes the mark, at most this long when the clock is right.",
-							&snowflake_high_water_horizon,
-							1000, 10, 60000,
-							PGC_SIGHUP, GUC_UNIT_MS,
-							NULL, NULL, NULL);
-	DefineCustomStringVariable("snowflake.database",
-							   "Database where the background worker keeps its state.",
-							   "The worker creates schema snowflake_state there.",
-							   &snowflake_database,
-							   "postgres",
-							   fixed, 0,
-							   NULL, NULL, NULL);
-
-	DefineCustomStringVariable("snowflake.coordinator",
-							   "Connection string of the coordinator that leases worker IDs to a fleet.",
-							   "Empty: the coordination table lives in snowflake.database of this server.",
-							   &snowflake_coordinator,
-							   "",
-							   fixed, GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
-	DefineCustomIntVariable("snowflake.lease_ttl",
-							"How long a worker ID lease lasts unless renewed.",
-							NULL,
-							&snowflake_lease_ttl,
-							30000, 1000, 3600000,
-							PGC_SIGHUP, GUC_UNIT_MS,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("snowflake.lease_renew_interval",
-							"How often worker ID leases are renewed.",
-							"Keep it below snowflake.lease_ttl minus snowflake.fencing_margin.",
-							&snowflake_lease_renew_interval,
-							10000, 100, 3600000,
-							PGC_SIGHUP, GUC_UNIT_MS,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("snowflake.fencing_margin",
-							"How long before its lease expires a slot stops minting unless renewed.",
-							"It covers the difference in clock rates between this server and the coordinator.",
-							&snowflake_fencing_margin,
-							5000, 0, 3600000,
-							PGC_SIGHUP, GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	MarkGUCPrefixReserved("snowflake");
-}
-
-/* Why the configured layout is invalid, or NULL. */
-static char *layout_error = NULL;
-
-static void
-layout_invalid(const char *fmt,...) pg_attribute_printf(1, 2);
-
-static void
-layout_invalid(const char *fmt,...)
-{
-	va_list		args;
-	char		buf[512];
-
-	va_start(args, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, args);
-	va_end(args);
-	if (layout_error == NULL)
-		layout_error = MemoryContextStrdup(TopMemoryContext, buf);
-}
-
-static void
-check_range(const char *name, int value, int min, int max)
-{
-	if (value < min || value > max)
-		layout_invalid("%s = %d is outside the valid range %d to %d.",
-					   name, value, min, max);
-}
-
-/* Build the cluster layout from the GUCs; sets layout_error if invalid. */
-static void
-build_cluster_layout(void)
-{
-	SnowflakeLayout *layout = &snowflake_cluster_layout;
-	const char *why;
-
-	check_range("snowflake.worker_bits", snowflake_worker_bits, 1, 22);
-	check_range("snowflake.sequence_bits", snowflake_sequence_bits, 1, 22);
-	check_range("snowflake.region_bits", snowflake_region_bits, 0, snowflake_worker_bits - 1);
-	check_range("snowflake.region", snowflake_region, 0, PG_INT32_MAX);
-	if (epoch_unix_ms == PG_INT64_MIN)
-		layout_invalid("snowflake.epoch = '%s' is not a finite timestamp with time zone in whole milliseconds, such as '2024-01-01 00:00:00+00'.",
-					   snowflake_epoch);
-	if (layout_error != NULL)
-		return;
-
-	memset(layout, 0, sizeof(*layout));
-	strlcpy(layout->name, "snowflake", sizeof(layout->name));
-	layout->epoch_ms = epoch_unix_ms;
-	layout->unit_ms = 1;
-	layout->worker_bits = snowflake_worker_bits;
-	layout->sequence_bits = snowflake_sequence_bits;
-	layout->region_bits = snowflake_region_bits;
-	layout->time_bits = 63 - snowflake_worker_bits - snowflake_sequence_bits;
-	layout->sequence_above_worker = false;
-
-	if (layout->time_bits < 20)
-		layout_invalid("%d worker bits and %d sequence bits leave %d time bits; at least 20 are needed.",
-					   snowflake_worker_bits, snowflake_sequence_bits, layout->time_bits);
-	else if (!snowflake_layout_finish(layout, &why))
-		layout_invalid("%s", why);
-}
-
-/* Raise the error of an invalid configured layout, if any. */
-void
-snowflake_require_valid_layout(void)
-{
-	if (layout_error != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid snowflake layout configuration"),
-				 errdetail("%s", layout_error),
-				 errhint("Correct the snowflake.* settings in postgresql.conf.")));
-}
-
-/*
- * Warn from a year ahead that the time field runs out; true if it warned.
- * Minting refuses once it has run out; the server still starts.
- */
-bool
-snowflake_warn_if_time_runs_out(void)
-{
-	TimestampTz ends = snowflake_layout_ends_at(&snowflake_cluster_layout);
-	TimestampTz now = GetCurrentTimestamp();
-
-	if (ends - now >= INT64CONST(365) * USECS_PER_DAY)
-		return false;
-	ereport(WARNING,
-			(errmsg("snowflake: the time field of the ID layout runs out at %s",
-					snowflake_ts_text(ends)),
-			 errdetail("After that instant no ID can be minted without overflowing %d time bits.",
-					   snowflake_cluster_layout.time_bits),
-			 errhint("Plan a migration to a layout with a later epoch or more time bits.")));
-	return true;
-}
 
 #if PG_VERSION_NUM >= 150000
 static void
@@ -364,8 +58,7 @@ snowflake_shmem_startup(void)
 void
 _PG_init(void)
 {
-	define_gucs();
-	build_cluster_layout();
+	snowflake_define_settings();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
@@ -374,7 +67,6 @@ _PG_init(void)
 	snowflake_require_valid_layout();
 	snowflake_check_worker_id_config();
 
-	snowflake_preloaded = true;
 	(void) snowflake_warn_if_time_runs_out();
 
 #if PG_VERSION_NUM >= 150000
@@ -387,15 +79,4 @@ _PG_init(void)
 	shmem_startup_hook = snowflake_shmem_startup;
 
 	snowflake_register_workers();
-}
-
-/* Raise the error for a function that needs the preload. */
-void
-snowflake_require_preload(void)
-{
-	if (snowflake_shared == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("snowflake must be loaded via \"shared_preload_libraries\" to mint IDs"),
-				 errhint("Add 'snowflake' to shared_preload_libraries in postgresql.conf and restart the server.")));
 }

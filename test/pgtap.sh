@@ -18,20 +18,22 @@
 # PostgreSQL installation.
 set -euo pipefail
 
-# PG_BINDIR: another installation (default: the Debian one).
-export PATH=${PG_BINDIR:-/usr/lib/postgresql/15/bin}:$PATH
-
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# as_pg: run a command as the cluster's owner (postgres when we are root).
+. "$here/../scripts/common.sh"
+# PG_BINDIR: another installation (default: the one pg_config names).
+if [ -n "${PG_BINDIR:-}" ]; then
+	export PATH=$PG_BINDIR:$PATH
+fi
+
 tests_dir=$here/pgtap
 dbname=snowflake_pgtap
 port=54329
 
 if [ "$(id -u)" -eq 0 ]; then
 	dbuser=postgres
-	as_owner() { runuser -u postgres -- env PATH="$PATH" "$@"; }
 else
 	dbuser=$(id -un)
-	as_owner() { "$@"; }
 fi
 
 for cmd in initdb pg_ctl psql pg_prove; do
@@ -52,7 +54,7 @@ cleanup() {
 	trap '' PIPE
 	set +e
 	if [ -f "$data/postmaster.pid" ]; then
-		(cd "$tmp" && as_owner pg_ctl -D "$data" -m immediate -w stop >/dev/null 2>&1)
+		(cd "$tmp" && as_pg pg_ctl -D "$data" -m immediate -w stop >/dev/null 2>&1)
 	fi
 	if [ "$rc" -ne 0 ] && [ -s "$log" ]; then
 		{
@@ -77,7 +79,7 @@ fi
 # postgres user never needs access to the caller's working directory.
 cd "$tmp"
 
-as_owner initdb -D "$data" -U "$dbuser" -A trust --no-sync >"$tmp/initdb.log" 2>&1 || {
+as_pg initdb -D "$data" -U "$dbuser" -A trust --no-sync >"$tmp/initdb.log" 2>&1 || {
 	cat "$tmp/initdb.log" >&2
 	exit 1
 }
@@ -91,7 +93,7 @@ fsync = off
 max_connections = 30
 EOF
 
-as_owner pg_ctl -D "$data" -l "$log" -w -t 60 start >/dev/null
+as_pg pg_ctl -D "$data" -l "$log" -w -t 60 start >/dev/null
 
 export PGHOST=$tmp PGPORT=$port PGUSER=$dbuser
 psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $dbname" >/dev/null
@@ -136,5 +138,5 @@ pg_prove "${prove_opts[@]}" "${files[@]}"
 status=$?
 set -e
 
-as_owner pg_ctl -D "$data" -m fast -w stop >/dev/null
+as_pg pg_ctl -D "$data" -m fast -w stop >/dev/null
 exit "$status"

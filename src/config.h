@@ -1,0 +1,41 @@
+/*-------------------------------------------------------------------------
+ *
+ * config.h
+ *		The extension's settings (GUCs) and the cluster layout built from
+ *		them.
+ *
+ * Everything here is set in _PG_init and read by every part of the
+ * extension; layout settings are fixed at server start, timing settings
+ * reload with SIGHUP.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SNOWFLAKE_CONFIG_H
+#define SNOWFLAKE_CONFIG_H
+
+#include "layout.h"
+
+/* Configuration, see config.c for meaning, units and limits. */
+extern int	snowflake_worker_slots;
+extern int	snowflake_first_worker_id;
+extern char *snowflake_epoch;
+extern int	snowflake_worker_bits;
+extern int	snowflake_sequence_bits;
+extern int	snowflake_region_bits;
+extern int	snowflake_region;
+extern int	snowflake_max_clock_wait;
+extern int	snowflake_max_batch;
+extern bool snowflake_clock_borrow;
+extern int	snowflake_high_water_horizon;
+extern char *snowflake_database;
+extern char *snowflake_coordinator;
+extern int	snowflake_lease_ttl;
+extern int	snowflake_lease_renew_interval;
+extern int	snowflake_fencing_margin;
+
+extern void snowflake_define_settings(void);
+extern void snowflake_require_valid_layout(void);
+extern void snowflake_check_worker_id_config(void);
+extern bool snowflake_warn_if_time_runs_out(void);
+
+#endif							/* SNOWFLAKE_CONFIG_H */

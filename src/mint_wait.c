@@ -1,0 +1,464 @@
+/*-------------------------------------------------------------------------
+ *
+ * mint_wait.c
+ *		The slow side of minting: every wait and every refusal.  All of the
+ *		extension's own SQLSTATEs (class SF) are raised here.
+ *
+ * The minting path (generator.c) stays on its fast path while the clock,
+ * the mark and the leases are where they should be, and calls in here when
+ * one is not:
+ *
+ * - The clock reads below the highest millisecond minted (max_ms), or,
+ *   after a start, below the durable mark: a step up to
+ *   snowflake.max_clock_wait (after a start, up to the horizon the mark was
+ *   stored with) is waited out, a larger one refused with SF001 until the
+ *   clock has passed that millisecond again; with snowflake.clock_borrow,
+ *   the sequence numbers left in it are used first.  Every such regression
+ *   is counted once (the guard logs it).
+ * - A slot is about to mint at or past the durable high-water mark: wake
+ *   the guard and wait a little for it to move the mark, then refuse with
+ *   the reason: the layout changed (SF006), the server is a standby
+ *   (SF004), or the mark cannot be made durable (SF007).
+ * - No slot can mint: right after a start, wait for the lease keeper's
+ *   first round; when the wall clock has passed the slots' caps, ask the
+ *   keeper for a renewal and wait a second for it; otherwise refuse with
+ *   the reason: past the fencing deadline or the cap (SF003), the pinned
+ *   worker ID held by another server (SF008), or none leased (SF002).
+ * - The time field has run out, or the clock reads before the epoch (SF005).
+ *
+ * Nothing here holds a lock while it waits; the spinlocks of shmem.h are
+ * held only to copy what a message needs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "clock.h"
+#include "mint_wait.h"
+#include "shmem.h"
+
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/latch.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+
+/* How long the minting path waits for the first leases after a start. */
+#define FIRST_LEASE_WAIT_MS 10000
+/* How long it waits for a renewal when the clock has passed the caps. */
+#define CAP_WAIT_MS			1000
+
+static void refuse_unleased(SnowflakeSlot *home, bool capped, int64 now)
+			pg_attribute_noreturn();
+
+/* " Last problem: <problem>" for a detail, or "" when there is none. */
+static const char *
+last_problem(const char *problem)
+{
+	if (problem == NULL || problem[0] == '\0')
+		return "";
+	return psprintf(" Last problem: %s", problem);
+}
+
+/*
+ * The clock read below floor_ms, the highest millisecond minted (or, after
+ * a start, the durable mark).  Return the millisecond to mint at: a clock
+ * reading at or above floor_ms, after waiting if the step is small; or,
+ * with snowflake.clock_borrow and may_borrow, floor_ms itself, so that the
+ * sequence numbers left in it are used first (*borrowed is then true).
+ * Otherwise raise ERRCODE_SNOWFLAKE_CLOCK_REGRESSION.  "home" is the
+ * caller's home slot, where waits and refusals are counted.
+ */
+int64
+snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms, bool may_borrow,
+						 bool *borrowed)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	bool		after_start = floor_ms <= (int64) pg_atomic_read_u64(&sh->resume_after_ms);
+
+	/*
+	 * After a start, the mark may be as far ahead as the horizon in force
+	 * when it was stored, which a restart may have lowered since.
+	 */
+	int64		limit = after_start ?
+		Max(Max(snowflake_high_water_horizon, snowflake_max_clock_wait),
+			(int64) pg_atomic_read_u64(&sh->resume_horizon_ms)) :
+		snowflake_max_clock_wait;
+	int64		now;
+	int64		behind;
+
+	*borrowed = false;
+
+	/*
+	 * Another backend may have read the clock a moment after us and raised
+	 * the floor to a millisecond the clock has reached since; read again.
+	 */
+	now = snowflake_clock_read();
+	if (now >= floor_ms)
+		return now;
+	if (!after_start)
+		snowflake_count_regression(floor_ms, floor_ms - now);
+
+	if (may_borrow && snowflake_clock_borrow && !after_start)
+	{
+		*borrowed = true;
+		return floor_ms;
+	}
+
+	behind = floor_ms - now;
+	if (behind <= limit)
+	{
+		snowflake_count_wait(home, SNOWFLAKE_CAUSE_CLOCK);
+		while (now < floor_ms)
+		{
+			CHECK_FOR_INTERRUPTS();
+			pg_usleep(Min(1000, (floor_ms - now) * 1000));
+			now = snowflake_clock_read();
+			if (floor_ms - now > limit)
+				break;			/* stepped back further while we waited */
+		}
+		if (now >= floor_ms)
+			return now;
+		behind = floor_ms - now;
+	}
+
+	snowflake_count_refusal(home, SNOWFLAKE_CAUSE_CLOCK);
+	if (after_start)
+		ereport(ERROR,
+				(errcode(ERRCODE_SNOWFLAKE_CLOCK_REGRESSION),
+				 errmsg("cannot mint a snowflake ID: the clock is " INT64_FORMAT " ms behind the durable high-water mark",
+						behind),
+				 errdetail("Before it stopped, this server may have minted IDs up to %s; the clock reads %s.",
+						   snowflake_units_text(&snowflake_cluster_layout, floor_ms),
+						   snowflake_units_text(&snowflake_cluster_layout, now)),
+				 errhint("Minting resumes by itself once the clock passes the mark. Check the time source (NTP, VM host) of this server.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_SNOWFLAKE_CLOCK_REGRESSION),
+			 errmsg("cannot mint a snowflake ID: the clock stepped back by " INT64_FORMAT " ms",
+					behind),
+			 errdetail("IDs have been minted up to %s, and snowflake.max_clock_wait allows waiting out %d ms.",
+					   snowflake_units_text(&snowflake_cluster_layout, floor_ms),
+					   snowflake_max_clock_wait),
+			 errhint("Minting resumes by itself once the clock passes the last minted millisecond. Check the time source (NTP, VM host) of this server.")));
+	return now;					/* keep compiler quiet */
+}
+
+/* Refuse to mint because the server is in recovery. */
+void
+snowflake_refuse_standby(SnowflakeSlot *home)
+{
+	snowflake_count_refusal(home, SNOWFLAKE_CAUSE_OTHER);
+	ereport(ERROR,
+			(errcode(ERRCODE_SNOWFLAKE_STANDBY),
+			 errmsg("cannot mint a snowflake ID on a standby"),
+			 errdetail("A server in recovery holds no worker ID lease; after promotion it leases worker IDs of its own and mints above the high-water mark it replicated."),
+			 errhint("Mint on the primary.")));
+}
+
+/*
+ * Count a backward step of the wall clock that left it below floor_ms, the
+ * highest millisecond minted, once: the guard and every backend that sees
+ * the same step report the same floor.  The guard logs what backends count
+ * (guard.c): the minting path writes no log lines.
+ */
+void
+snowflake_count_regression(int64 floor_ms, int64 behind_ms)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	uint64		counted = pg_atomic_read_u64(&sh->regression_counted_at);
+
+	if (counted == (uint64) floor_ms ||
+		!pg_atomic_compare_exchange_u64(&sh->regression_counted_at, &counted,
+										(uint64) floor_ms))
+		return;
+	pg_atomic_fetch_add_u64(&sh->clock_steps_back, 1);
+	snowflake_atomic_raise_u64(&sh->max_regression_ms, (uint64) behind_ms);
+	snowflake_atomic_raise_u64(&sh->unlogged_regression_ms, (uint64) behind_ms);
+	pg_atomic_fetch_add_u64(&sh->regressions_seen_minting, 1);
+}
+
+static void
+wake_guard_worker(SnowflakeShared *sh)
+{
+	Latch	   *latch;
+
+	/* the latch lives in the guard's PGPROC: setting a stale one is harmless */
+	SpinLockAcquire(&sh->guard_mutex);
+	latch = sh->worker_latch;
+	SpinLockRelease(&sh->guard_mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+/*
+ * A slot is about to mint at millisecond ms, at or past the durable
+ * high-water mark.  Wait for the guard worker to move the mark past ms, or
+ * raise the error that says why it cannot.
+ */
+void
+snowflake_await_mark(SnowflakeSlot *home, int64 ms)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int64		limit = Max(snowflake_high_water_horizon, 1000);
+	int64		started = -1;
+
+	/* the guard publishes the first mark after a start only when asked */
+	if (pg_atomic_read_u32(&sh->mint_wanted) == 0)
+		pg_atomic_write_u32(&sh->mint_wanted, 1);
+
+	for (;;)
+	{
+		int64		mark = (int64) pg_atomic_read_u64(&sh->hwm_ms);
+		int64		now;
+		bool		mismatch;
+		char		recorded[sizeof(sh->recorded_layout)];
+		char		configured[sizeof(sh->configured_layout)];
+		char		problem[sizeof(sh->mark_problem)];
+
+		if (ms < mark)
+			return;
+
+		SpinLockAcquire(&sh->guard_mutex);
+		mismatch = sh->layout_mismatch;
+		memcpy(recorded, sh->recorded_layout, sizeof(recorded));
+		memcpy(configured, sh->configured_layout, sizeof(configured));
+		memcpy(problem, sh->mark_problem, sizeof(problem));
+		SpinLockRelease(&sh->guard_mutex);
+
+		if (mismatch)
+		{
+			snowflake_count_refusal(home, SNOWFLAKE_CAUSE_OTHER);
+			ereport(ERROR,
+					(errcode(ERRCODE_SNOWFLAKE_LAYOUT_CHANGED),
+					 errmsg("cannot mint a snowflake ID: the configured layout differs from the layout recorded when this server first minted"),
+					 errdetail("Recorded: %s. Configured: %s.", recorded, configured),
+					 errhint("Restore the recorded layout settings (snowflake.epoch, snowflake.worker_bits, snowflake.sequence_bits, snowflake.region_bits) and restart. Changing the layout of minted IDs is a migration.")));
+		}
+		if (RecoveryInProgress())
+			snowflake_refuse_standby(home);
+
+		now = snowflake_monotonic_ms();
+		if (started < 0)
+		{
+			started = now;
+			snowflake_count_wait(home, SNOWFLAKE_CAUSE_MARK);
+		}
+		else if (now - started > limit)
+		{
+			snowflake_count_refusal(home, SNOWFLAKE_CAUSE_MARK);
+			ereport(ERROR,
+					(errcode(ERRCODE_SNOWFLAKE_HIGH_WATER),
+					 errmsg("cannot mint a snowflake ID: the durable high-water mark is not advancing"),
+					 mark > 0 ?
+					 errdetail("IDs may be minted only below %s, and the background worker has not moved the mark.%s",
+							   snowflake_units_text(&snowflake_cluster_layout, mark),
+							   last_problem(problem)) :
+					 errdetail("The background worker has not loaded the high-water mark since the server started.%s",
+							   last_problem(problem)),
+					 errhint("Check the server log for the \"snowflake guard\" background worker; it needs the database named by snowflake.database and room to write WAL.")));
+		}
+		wake_guard_worker(sh);
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(1000);
+	}
+}
+
+/* Refuse to mint: the clock is outside the time field of the layout. */
+void
+snowflake_refuse_time_range(int64 now)
+{
+	const SnowflakeLayout *layout = &snowflake_cluster_layout;
+
+	if (now < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SNOWFLAKE_TIME_EXHAUSTED),
+				 errmsg("cannot mint a snowflake ID: the clock reads before the layout's epoch"),
+				 errdetail("The epoch is %s; the clock reads %s.",
+						   snowflake_units_text(layout, 0),
+						   snowflake_units_text(layout, now)),
+				 errhint("Correct the system clock, or set snowflake.epoch to an earlier time before any ID is minted.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_SNOWFLAKE_TIME_EXHAUSTED),
+			 errmsg("cannot mint a snowflake ID: the time field ran out at %s",
+					snowflake_ts_text(snowflake_layout_ends_at(layout))),
+			 errdetail("Layout \"%s\" has %d time bits; another ID would overflow them.",
+					   layout->name, layout->time_bits),
+			 errhint("Migrate to a layout with a later epoch or more time bits.")));
+}
+
+/*
+ * Whether a slot can mint now: before its fencing deadline, and the wall
+ * clock ("now", cluster ms) not past its cap.  Sets *capped when a slot
+ * before its deadline is held back by its cap only.
+ */
+static bool
+any_slot_usable(int64 mono, int64 now, bool *capped)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int			i;
+
+	*capped = false;
+	for (i = 0; i < sh->nslots; i++)
+	{
+		SnowflakeSlotData *s = &sh->slots[i].d;
+
+		if ((uint64) mono >= pg_atomic_read_u64(&s->deadline_ms))
+			continue;
+		pg_read_barrier();
+		if ((uint64) now <= pg_atomic_read_u64(&s->cap_ms))
+			return true;
+		*capped = true;
+	}
+	return false;
+}
+
+/*
+ * No slot can mint, and waiting did not help: raise the error of the most
+ * telling slot.  "capped": a slot is held back by its cap only; "now": the
+ * clock, in cluster ms.
+ */
+static void
+refuse_unleased(SnowflakeSlot *home, bool capped, int64 now)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	SnowflakeLeaseInfo why;
+	int			best_rank = -1;
+	char		problem[sizeof(sh->lease_error)];
+	int			i;
+
+	/* the most telling slot: expired, then held elsewhere, then waiting */
+	memset(&why, 0, sizeof(why));
+	for (i = 0; i < sh->nslots; i++)
+	{
+		SnowflakeLeaseInfo info = snowflake_lease_info_copy(i);
+		int			rank;
+
+
+		/* held, yet not usable: its deadline has just passed */
+		if (info.state == SNOWFLAKE_LEASE_HELD)
+			info.state = SNOWFLAKE_LEASE_EXPIRED;
+		rank = info.state == SNOWFLAKE_LEASE_EXPIRED ? 3 :
+			info.state == SNOWFLAKE_LEASE_HELD_ELSEWHERE ? 2 :
+			info.state == SNOWFLAKE_LEASE_WAITING ? 1 : 0;
+		if (rank > best_rank)
+		{
+			why = info;
+			best_rank = rank;
+		}
+	}
+	SpinLockAcquire(&sh->lease_mutex);
+	memcpy(problem, sh->lease_error, sizeof(problem));
+	SpinLockRelease(&sh->lease_mutex);
+
+	snowflake_count_refusal(home, SNOWFLAKE_CAUSE_OTHER);
+	if (capped)
+	{
+		int64		cap = -1;
+
+		for (i = 0; i < sh->nslots; i++)
+			cap = Max(cap, (int64) pg_atomic_read_u64(&sh->slots[i].d.cap_ms));
+		ereport(ERROR,
+				(errcode(ERRCODE_SNOWFLAKE_FENCED),
+				 errmsg("cannot mint a snowflake ID: the clock has passed the time the leases allow minting until"),
+				 errdetail("The coordinator acknowledged minting up to %s; the clock reads %s. The next holder of a worker ID mints above that time, so this server may not.%s",
+						   snowflake_units_text(&snowflake_cluster_layout, cap),
+						   snowflake_units_text(&snowflake_cluster_layout, now),
+						   last_problem(problem)),
+				 errhint("Minting resumes by itself once a lease renewal succeeds. A wall clock that stepped forward (suspend and resume, an NTP step) while renewals failed causes this; check the time source and that the coordinator is reachable.")));
+	}
+	if (why.state == SNOWFLAKE_LEASE_EXPIRED)
+		ereport(ERROR,
+				(errcode(ERRCODE_SNOWFLAKE_FENCED),
+				 errmsg("cannot mint a snowflake ID: the lease on worker ID %d is past its fencing deadline",
+						why.worker_id),
+				 why.renewed_at != 0 ?
+				 errdetail("The last renewal that succeeded was sent at %s, and the lease has not been renewed since.%s",
+						   snowflake_ts_text(why.renewed_at),
+						   last_problem(problem)) :
+				 errdetail("The lease has not been renewed.%s",
+						   last_problem(problem)),
+				 errhint("Minting resumes by itself once the coordinator answers again. Check that the coordinator (snowflake.coordinator, or snowflake.database when that is empty) is up and reachable.")));
+	if (why.state == SNOWFLAKE_LEASE_HELD_ELSEWHERE)
+		ereport(ERROR,
+				(errcode(ERRCODE_SNOWFLAKE_HELD_ELSEWHERE),
+				 errmsg("cannot mint a snowflake ID: worker ID %d is leased to another server",
+						why.worker_id),
+				 errdetail("Holder: %s.", why.holder),
+				 errhint("Stop the other server, or give this one another snowflake.worker_id (-1 leases free worker IDs). Minting resumes by itself once the other server releases the lease or lets it expire.")));
+	if (why.state == SNOWFLAKE_LEASE_WAITING)
+		ereport(ERROR,
+				(errcode(ERRCODE_SNOWFLAKE_NO_WORKER_ID),
+				 errmsg("cannot mint a snowflake ID: no worker ID is leased to this server"),
+				 errdetail("Worker ID %d is leased, but its previous holder may have minted up to %s, and this server's clock has not passed that yet.",
+						   why.worker_id,
+						   snowflake_units_text(&snowflake_cluster_layout, why.floor_ms)),
+				 errhint("Minting resumes by itself once the clock passes that time. Check that the clocks of the fleet agree (NTP).")));
+	ereport(ERROR,
+			(errcode(ERRCODE_SNOWFLAKE_NO_WORKER_ID),
+			 errmsg("cannot mint a snowflake ID: no worker ID is leased to this server"),
+			 problem[0] ?
+			 errdetail("%s", last_problem(problem) + 1) :
+			 errdetail("The lease keeper has not leased a worker ID yet."),
+			 errhint("Check the server log of the \"snowflake lease keeper\" background worker and that the coordinator is reachable; with snowflake.worker_id = -1, check that free worker IDs are left.")));
+}
+/*
+ * No slot can mint: none holds a lease, or every lease is past its fencing
+ * deadline.  Right after a start (or a promotion), wait for the lease
+ * keeper's first round; then return if a slot can mint, or raise the error
+ * that says why none can.
+ */
+void
+snowflake_lease_await(SnowflakeSlot *home)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int64		started = snowflake_deadline_clock_ms();
+	bool		capped = false;
+	int64		now = 0;
+
+	for (;;)
+	{
+		int64		mono;
+		bool		done;
+
+		if (RecoveryInProgress())
+			snowflake_refuse_standby(home);
+		now = snowflake_clock_read();
+		mono = snowflake_clock_cache.deadline_clock_ms;
+		if (any_slot_usable(mono, now, &capped))
+			return;
+		if (capped)
+		{
+			Latch	   *latch;
+
+			/*
+			 * The wall clock has moved past what the coordinator
+			 * acknowledged (a forward step): a renewal sent now raises the
+			 * caps.  Ask for one, and wait a little for it.
+			 */
+			if (mono - started > CAP_WAIT_MS)
+				break;
+			pg_atomic_write_u32(&sh->renew_wanted, 1);
+			SpinLockAcquire(&sh->lease_mutex);
+			latch = sh->keeper_latch;
+			SpinLockRelease(&sh->lease_mutex);
+			if (latch)
+				SetLatch(latch);
+			CHECK_FOR_INTERRUPTS();
+			pg_usleep(2000);
+			continue;
+		}
+		/* just promoted: the lease keeper has yet to notice */
+		SpinLockAcquire(&sh->lease_mutex);
+		done = sh->lease_round_done &&
+			snowflake_lease_info(0)->state != SNOWFLAKE_LEASE_STANDBY;
+		SpinLockRelease(&sh->lease_mutex);
+		if (done || mono - started > FIRST_LEASE_WAIT_MS)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(2000);
+	}
+	refuse_unleased(home, capped, now);
+}
+
+
