@@ -43,6 +43,8 @@ our @EXPORT = qw(
   start_pgbench
   finish_pgbench
   run_pgbench
+  start_mint_loops
+  finish_mint_loops
   guard_pid
   worker_pid
   keeper_pid
@@ -326,6 +328,19 @@ sub setup_ids
 			run integer NOT NULL,
 			client integer NOT NULL,
 			id bigint NOT NULL);
+		CREATE PROCEDURE mint_for(seconds float8, run_no integer,
+				client_no integer)
+		LANGUAGE plpgsql AS $$
+		DECLARE
+			t0 timestamptz := clock_timestamp();
+		BEGIN
+			LOOP
+				INSERT INTO ids (run, client, id)
+					VALUES (run_no, client_no, snowflake_nextval());
+				COMMIT;
+				EXIT WHEN clock_timestamp() - t0 >= make_interval(secs => seconds);
+			END LOOP;
+		END $$;
 		CREATE FUNCTION mint_until_error(max_calls integer,
 				pause float8 DEFAULT 0,
 				OUT minted bigint[], OUT state text, OUT msg text,
@@ -422,6 +437,61 @@ sub finish_pgbench
 sub run_pgbench
 {
 	return finish_pgbench(start_pgbench(@_));
+}
+
+# Mint in the background like start_pgbench (table ids, run $opts{run},
+# clients 0 .. $opts{clients} - 1, for $opts{seconds}), but each client is
+# one psql running CALL mint_for(), which commits every ID and never goes
+# idle between them.  Under libfaketime this matters: an idle backend arms
+# PostgreSQL's stats-flush timer, whose SIGALRM handler reads the clock,
+# which libfaketime answers by opening its offset file; that handler can
+# interrupt the same call in the main code, which corrupts the heap.  Each
+# client first sleeps 1.1 s (opts{settle}, default on), so that a timer
+# armed by its connection has fired before minting starts.  Returns a
+# handle for finish_mint_loops.
+sub start_mint_loops
+{
+	my ($node, %opts) = @_;
+	my $clients = $opts{clients} // 2;
+	my $seconds = $opts{seconds} // 4;
+	my $run     = $opts{run}     // 1;
+	my $settle  = $opts{settle}  // 1;
+	my @loops;
+	local $ENV{PGHOST}     = $node->host;
+	local $ENV{PGPORT}     = $node->port;
+	local $ENV{PGDATABASE} = 'postgres';
+	delete local $ENV{LD_PRELOAD};
+	foreach my $client (0 .. $clients - 1)
+	{
+		my %h = (out => '', err => '');
+		my @cmd = ('psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1');
+		push @cmd, '-c', 'SELECT pg_sleep(1.1)' if $settle;
+		push @cmd, '-c', "CALL mint_for($seconds, $run, $client)";
+		$h{handle} = IPC::Run::start(\@cmd, '<', \undef, '>', \$h{out},
+			'2>', \$h{err},
+			IPC::Run::timer($seconds + $PostgreSQL::Test::Utils::timeout_default));
+		push @loops, \%h;
+	}
+	return \@loops;
+}
+
+# Wait for the loops of start_mint_loops; returns the number of clients
+# that failed and their stderr.
+sub finish_mint_loops
+{
+	my ($loops) = @_;
+	my ($failed, $err) = (0, '');
+	foreach my $h (@$loops)
+	{
+		my $ok = eval { $h->{handle}->finish; 1 };
+		if (!$ok || $h->{handle}->result(0) != 0)
+		{
+			$failed++;
+			$err .= $h->{err} . ($@ // '');
+			$h->{handle}->kill_kill unless $ok;
+		}
+	}
+	return ($failed, $err);
 }
 
 # PID of the "snowflake guard" background worker, or '' if not running.
