@@ -27,7 +27,6 @@ use FindBin;
 use lib $FindBin::RealBin;
 
 use IPC::Run;
-use POSIX qw(strftime);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SnowflakeTest;
@@ -77,40 +76,6 @@ sub gdb_wait
 	my ($re, $timeout) = @_;
 	$gdb_timer->start($timeout // 30);
 	return pump_until($gdb, $gdb_timer, \$gdb_out, $re);
-}
-
-# The wall clock a backend of $node reads, in Unix microseconds.
-sub server_clock
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres',
-		'SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint');
-}
-
-# Freeze the node's faked wall clock at Unix time $epoch (whole seconds):
-# libfaketime's absolute form without '@' stops the clock there.  Written
-# atomically, like set_clock.
-sub freeze_clock
-{
-	my ($node, $epoch) = @_;
-	my $file  = SnowflakeTest::clock_file($node);
-	my $stamp = strftime('%Y-%m-%d %H:%M:%S', localtime($epoch));
-	open(my $fh, '>', "$file.tmp") or die "could not write $file.tmp: $!";
-	print $fh "$stamp\n";
-	close($fh) or die "could not close $file.tmp: $!";
-	rename("$file.tmp", $file) or die "could not rename $file.tmp: $!";
-	note "clock of node " . $node->name . " frozen at $stamp";
-	return;
-}
-
-# Worker ID, sequence and time (Unix milliseconds) of $id.
-sub decode_id
-{
-	my ($node, $id) = @_;
-	return split /\|/,
-	  $node->safe_psql('postgres',
-		"SELECT snowflake_worker_id($id), snowflake_sequence($id),
-		        (extract(epoch FROM snowflake_timestamp($id)) * 1000)::bigint");
 }
 
 my ($gdb_version, $gdb_stderr) = ('', '');

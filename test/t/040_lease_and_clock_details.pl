@@ -46,30 +46,6 @@ use Time::HiRes qw(usleep time);
 
 require_faketime();
 
-# Processes stopped with SIGSTOP are resumed whatever happens, before the
-# framework stops the servers (this END block runs before the framework's).
-my @frozen;
-
-sub thaw
-{
-	kill('CONT', @frozen) if @frozen;
-	@frozen = ();
-	return;
-}
-
-END { thaw(); }
-
-# State letter of $pid (R, S, T, ...), from /proc/PID/stat.
-sub proc_state
-{
-	my ($pid) = @_;
-	open(my $fh, '<', "/proc/$pid/stat") or return '';
-	my $line = <$fh>;
-	close($fh);
-	return '' unless defined $line;
-	return (split / /, substr($line, rindex($line, ')') + 2))[0];
-}
-
 # Stop $pid (a background worker of $node) with SIGSTOP while it sleeps on
 # its latch between two ticks, not in the middle of one.
 sub freeze_idle

@@ -21,6 +21,7 @@ use warnings;
 
 use Exporter 'import';
 use IPC::Run;
+use POSIX qw(strftime);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -31,6 +32,9 @@ our @EXPORT = qw(
   require_faketime
   new_node
   set_clock
+  freeze_clock
+  server_clock
+  decode_id
   with_faked_clock
   start_faked
   fake_guard
@@ -103,20 +107,57 @@ sub clock_file
 	return $node->basedir . '/faketime_offset';
 }
 
-# Set the offset of the node's faked wall clock from the real one, in
-# libfaketime's relative form: "+0", "-0.005" (5 ms back), "-10", "+5".  The
-# file is replaced atomically, so a reader never sees it half written.
-sub set_clock
+# Replace the node's libfaketime offset file with $content, atomically, so
+# that a reader never sees it half written.
+sub write_clock_file
 {
-	my ($node, $offset) = @_;
+	my ($node, $content) = @_;
 	my $file = clock_file($node);
 	my $tmp  = "$file.tmp";
 	open(my $fh, '>', $tmp) or die "could not write $tmp: $!";
-	print $fh "$offset\n";
+	print $fh "$content\n";
 	close($fh) or die "could not close $tmp: $!";
 	rename($tmp, $file) or die "could not rename $tmp: $!";
+	return;
+}
+
+# Set the offset of the node's faked wall clock from the real one, in
+# libfaketime's relative form: "+0", "-0.005" (5 ms back), "-10", "+5".
+sub set_clock
+{
+	my ($node, $offset) = @_;
+	write_clock_file($node, $offset);
 	note "clock of node " . $node->name . " set to real time $offset s";
 	return;
+}
+
+# Freeze the node's faked wall clock at Unix time $epoch (whole seconds):
+# libfaketime's absolute form without '@' stops the clock there.
+sub freeze_clock
+{
+	my ($node, $epoch) = @_;
+	my $stamp = strftime('%Y-%m-%d %H:%M:%S', localtime($epoch));
+	write_clock_file($node, $stamp);
+	note "clock of node " . $node->name . " frozen at $stamp";
+	return;
+}
+
+# The wall clock a backend of $node reads, in Unix microseconds.
+sub server_clock
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		'SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint');
+}
+
+# Worker ID, sequence and time (Unix milliseconds) of $id.
+sub decode_id
+{
+	my ($node, $id) = @_;
+	return split /\|/,
+	  $node->safe_psql('postgres',
+		"SELECT snowflake_worker_id($id), snowflake_sequence($id),
+		        (extract(epoch FROM snowflake_timestamp($id)) * 1000)::bigint");
 }
 
 # Run $code (which starts or restarts the node's server) with the server
