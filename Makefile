@@ -24,7 +24,8 @@ OBJS = \
 PGFILEDESC = "snowflake - Snowflake-style 64-bit IDs"
 
 EXTENSION = snowflake
-DATA = sql/snowflake--1.0.sql
+DATA = sql/snowflake--1.0.sql sql/snowflake--1.1.sql \
+	sql/snowflake--1.0--1.1.sql
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir)
 # libpq, for a coordinator on another server (snowflake.coordinator)

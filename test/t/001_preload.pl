@@ -40,7 +40,7 @@ is($ret, 0, 'CREATE EXTENSION snowflake succeeds without the preload')
 is( $node->safe_psql(
 		'postgres',
 		"SELECT extversion FROM pg_extension WHERE extname = 'snowflake'"),
-	'1.0',
+	'1.1',
 	'CREATE EXTENSION snowflake works without the preload');
 
 # Decoding and encoding need no shared memory.  1 ms after the default epoch,
