@@ -18,4 +18,13 @@ apt-get install -y -q --no-install-recommends \
 	postgresql-15-pgtap \
 	libtap-parser-sourcehandler-pgtap-perl \
 	faketime \
-	gdb
+	gdb \
+	curl \
+	debhelper \
+	postgresql-server-dev-all \
+	lintian \
+	zip \
+	unzip \
+	etcd-server \
+	etcd-client \
+	patroni

@@ -15,7 +15,7 @@
 # Environment: PGTAP_FILES to run only some files; PGTAP_VERBOSE=1 to show
 # every test line; PGTAP_SEED to replay the random inputs of a run (the
 # seed is printed by the files that use one); PG_BINDIR for another
-# PostgreSQL installation.
+# PostgreSQL installation; PGTAP_PORT for the server's port (default 54329).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,7 +28,7 @@ fi
 
 tests_dir=$here/pgtap
 dbname=snowflake_pgtap
-port=54329
+port=${PGTAP_PORT:-54329}
 
 if [ "$(id -u)" -eq 0 ]; then
 	dbuser=postgres
