@@ -47,7 +47,7 @@ ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation \
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
-EXTRA_CLEAN = tmp_check tmp_check_iso results output_iso log
+EXTRA_CLEAN = tmp_check tmp_check_iso results output_iso log snowflake-*.zip
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -57,9 +57,24 @@ include $(PGXS)
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
 # pgTAP suite (test/pgtap), on a throwaway server: see test/pgtap.sh
-.PHONY: pgtap bench
+.PHONY: pgtap bench dist package
 pgtap:
 	bash $(srcdir)/test/pgtap.sh
 
 bench:
 	bash $(srcdir)/bench/bench.sh
+
+# PGXN release: snowflake-<version>.zip of the committed tree, the version
+# taken from META.json (test/t/005_release_metadata.pl keeps it in step with
+# snowflake.control and debian/changelog).
+DIST_VERSION = $(shell perl -MJSON::PP -e 'local $$/; open my $$f, "<", "$(srcdir)/META.json" or die; print decode_json(<$$f>)->{version}')
+dist:
+	git -C $(srcdir) archive --format=zip --prefix=snowflake-$(DIST_VERSION)/ \
+		-o $(CURDIR)/snowflake-$(DIST_VERSION).zip HEAD
+	@echo "snowflake-$(DIST_VERSION).zip"
+
+# Debian package, checked with lintian, installed and tested: see
+# test/package.sh (run as root; it leaves the extension installed from this
+# tree, as "make install" would).
+package:
+	bash $(srcdir)/test/package.sh

@@ -27,4 +27,5 @@ apt-get install -y -q --no-install-recommends \
 	unzip \
 	etcd-server \
 	etcd-client \
-	patroni
+	patroni \
+	pgxnclient

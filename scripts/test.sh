@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole test suite: pg_regress, isolation and TAP tests through
-# "make installcheck", then the pgTAP suite through pg_prove.  Run as root on
+# "make installcheck", then the pgTAP suite through pg_prove, then the
+# release artefacts (test/package.sh: the Debian package and the PGXN zip,
+# built, installed and tested).  Run as root on
 # Debian 12: it installs what it needs, builds with -Werror, installs the
 # extension, and runs the servers as the postgres user in a copy of the tree.
 set -euo pipefail
@@ -52,6 +54,12 @@ run_suite "pg_regress, isolation and TAP (make installcheck)" \
 	as_pg make -C "$work/tree" with_llvm=no installcheck || true
 [ "$failed" -eq 0 ] || show_failures
 run_suite "pgTAP (pg_prove)" bash "$work/tree/test/pgtap.sh"
+# Last, since it replaces the installed extension with the packaged one.
+if [ "$(id -u)" -eq 0 ]; then
+	run_suite "Debian package and PGXN release (test/package.sh)" bash test/package.sh
+else
+	echo "=== Debian package and PGXN release: skipped (needs root to install a package)"
+fi
 
 echo
 echo "suites: $passed passed, $failed failed"
