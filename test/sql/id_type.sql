@@ -343,5 +343,18 @@ SELECT bool_and((a < b) = (snowflake_to_text(a) COLLATE "C" < snowflake_to_text(
   FROM (SELECT id AS a, lead(id) OVER (ORDER BY random()) AS b FROM sid_random) p
  WHERE b IS NOT NULL;
 
+-- Foreign keys between snowflake_id and bigint, both ways.
+CREATE TABLE sid_fk (ref bigint REFERENCES sid_t (id));
+INSERT INTO sid_fk VALUES (5);
+INSERT INTO sid_fk VALUES (4);
+\echo SQLSTATE :SQLSTATE
+DELETE FROM sid_t WHERE id = 5;
+\echo SQLSTATE :SQLSTATE
+CREATE TABLE sid_fk2 (ref snowflake_id REFERENCES sid_ref (ref));
+INSERT INTO sid_fk2 SELECT ref FROM sid_ref ORDER BY ref LIMIT 1;
+INSERT INTO sid_fk2 VALUES (4);
+\echo SQLSTATE :SQLSTATE
+DROP TABLE sid_fk, sid_fk2;
+
 DROP VIEW sid_ops;
 DROP TABLE sid_t, sid_ref;
