@@ -34,7 +34,9 @@
  * Each function keeps the search_path it was installed with (SET
  * search_path FROM CURRENT), so it finds the others wherever it is called
  * from; install it into a schema where only trusted roles can create
- * objects.  No C, no extension, no superuser needed: PostgreSQL 13 or later.
+ * objects.  No C, no extension, no superuser needed.  Written for
+ * PostgreSQL 13 and later (the timestamp arithmetic is exact whether
+ * extract() returns numeric or double precision); tested on 15.
  *
  * Functions (a NULL ID or timestamp gives NULL; a NULL or omitted layout is
  * "snowflake"):
