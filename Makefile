@@ -8,6 +8,7 @@ OBJS = \
 	src/functions.o \
 	src/generator.o \
 	src/guard.o \
+	src/id_type.o \
 	src/layout.o \
 	src/layout_catalog.o \
 	src/lease.o \
@@ -36,7 +37,7 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 # Regression and isolation tests run on temporary servers that preload the
 # library; TAP tests (test/t) build their own clusters.
 REGRESS = layouts decode encode define_layout layout_unit mint batch \
-	batch_cursor status
+	batch_cursor status id_type
 REGRESS_OPTS = --inputdir=$(srcdir)/test \
 	--temp-instance=$(CURDIR)/tmp_check \
 	--temp-config=$(srcdir)/test/snowflake.conf

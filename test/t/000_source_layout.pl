@@ -17,7 +17,7 @@ my $src = "$FindBin::RealBin/../../src";
 
 # Bottom to top.
 my @layers = (
-	[qw(layout worker_session)],     # pure layout math; a worker's session
+	[qw(layout worker_session id_type)],    # pure layout math; a worker's session; the ID type
 	[qw(config)],                    # settings and the cluster layout
 	[qw(shmem)],                     # shared memory and its protocol
 	[qw(clock)],                     # reading the clocks
