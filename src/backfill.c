@@ -63,8 +63,7 @@ snowflake_backfill_id(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_SNOWFLAKE_NOT_RESERVED),
 				 errmsg("worker ID %d is not reserved for backfilling", worker_id),
-				 errdetail("Only worker IDs in snowflake.reserved_worker_ids (\"%s\") are never used for live minting; under any other, a backfilled ID could equal a minted one.",
-						   snowflake_reserved_worker_ids ? snowflake_reserved_worker_ids : ""),
+				 errdetail("Only worker IDs in snowflake.reserved_worker_ids are never used for live minting; under any other, a backfilled ID could equal a minted one."),
 				 errhint("Reserve worker IDs in snowflake.reserved_worker_ids (as superuser, then restart) and backfill under one of them.")));
 
 	seq_limit = INT64CONST(1) << layout->sequence_bits;
