@@ -2,7 +2,7 @@
 
 MODULE_big = snowflake
 OBJS = \
-	src/backfill.o \
+	src/adoption.o \
 	src/clock.o \
 	src/config.o \
 	src/coordinator.o \

@@ -324,3 +324,81 @@ END
 $fn$;
 COMMENT ON FUNCTION snowflake_adopt_column(regclass, name, boolean) IS
 	'turns a serial, bigserial or identity column into one filled by snowflake_nextval(); dry_run (the default) only reports';
+
+CREATE FUNCTION snowflake_raise_floor(ts timestamptz)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'snowflake_raise_floor'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE EXECUTE ON FUNCTION snowflake_raise_floor(timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION snowflake_raise_floor(timestamptz) IS
+	'this server mints no ID in or below ts''s millisecond, across restarts; returns the durable mark stored past it';
+
+CREATE FUNCTION snowflake_restore_floor()
+RETURNS TABLE (source text, max_id bigint, up_to timestamptz)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	c record;
+	m bigint;
+	t timestamptz;
+	top timestamptz;
+BEGIN
+	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
+		RAISE EXCEPTION 'permission denied to restore the snowflake minting floor'
+			USING ERRCODE = 'insufficient_privilege',
+			      DETAIL = 'It reads every table with snowflake IDs and raises the floor of the whole server.',
+			      HINT = 'Run it as a superuser, in each database restored.';
+	END IF;
+
+	-- Every bigint column filled by snowflake_nextval() in this database.
+	FOR c IN
+		SELECT d.adrelid::pg_catalog.regclass AS tbl, a.attname
+		  FROM pg_catalog.pg_attrdef d
+		  JOIN pg_catalog.pg_depend dep
+		    ON dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+		   AND dep.objid OPERATOR(pg_catalog.=) d.oid
+		   AND dep.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+		   AND dep.refobjid OPERATOR(pg_catalog.=) '@extschema@.snowflake_nextval()'::pg_catalog.regprocedure
+		  JOIN pg_catalog.pg_attribute a
+		    ON a.attrelid OPERATOR(pg_catalog.=) d.adrelid AND a.attnum OPERATOR(pg_catalog.=) d.adnum
+		 WHERE a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.int8'::pg_catalog.regtype
+		 ORDER BY 1, 2
+	LOOP
+		EXECUTE pg_catalog.format('SELECT pg_catalog.max(%I) FROM %s', c.attname, c.tbl) INTO m;
+		CONTINUE WHEN m IS NULL OR m OPERATOR(pg_catalog.<) 0;
+		t := @extschema@.snowflake_timestamp(m);
+		source := pg_catalog.format('%s.%I', c.tbl, c.attname);
+		max_id := m;
+		up_to := t;
+		RETURN NEXT;
+		top := GREATEST(top, t);
+	END LOOP;
+
+	-- Lease floors of other servers restored with this database (when it
+	-- is the snowflake.database of the cluster the dump came from).
+	IF pg_catalog.to_regclass('snowflake_state.worker_lease') IS NOT NULL THEN
+		SELECT pg_catalog.max(GREATEST(l.last_minted_at, l.minting_until)) INTO t
+		  FROM snowflake_state.worker_lease l
+		 WHERE l.holder_system_id OPERATOR(pg_catalog.<>)
+		       (SELECT s.system_identifier::pg_catalog.text FROM pg_catalog.pg_control_system() s);
+		IF t IS NOT NULL THEN
+			source := 'snowflake_state.worker_lease (other servers)';
+			max_id := NULL;
+			up_to := t;
+			RETURN NEXT;
+			top := GREATEST(top, t);
+		END IF;
+	END IF;
+
+	IF top IS NOT NULL THEN
+		source := 'this server''s floor, made durable';
+		max_id := NULL;
+		up_to := @extschema@.snowflake_raise_floor(top);
+		RETURN NEXT;
+	END IF;
+END
+$fn$;
+REVOKE EXECUTE ON FUNCTION snowflake_restore_floor() FROM PUBLIC;
+COMMENT ON FUNCTION snowflake_restore_floor() IS
+	'after a restore into another cluster: raise this server''s floor above every ID in this database''s snowflake columns';
