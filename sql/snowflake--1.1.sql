@@ -281,7 +281,7 @@ BEGIN
 	IF max_value IS NOT NULL AND max_value OPERATOR(pg_catalog.>=) bound THEN
 		RAISE EXCEPTION 'column "%" of table % holds values up to %, not below the smallest ID this server can mint now (%)',
 			col, qualified, max_value, bound
-			USING ERRCODE = 'object_not_in_prerequisite_state',
+			USING ERRCODE = 'SF011',
 			      DETAIL = 'New IDs would not sort above every existing value, and could equal one of them. Nothing was changed.',
 			      HINT = 'Renumber the rows above the bound (for history, see snowflake_backfill_id() in docs/adoption.md), or give the column a new one.';
 	END IF;

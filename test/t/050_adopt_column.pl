@@ -130,10 +130,10 @@ my $r = refused("SELECT * FROM snowflake_adopt_column('small', 'id', false)", '4
 like($r->{err}, qr/ALTER TABLE public\.small ALTER COLUMN id TYPE bigint;/,
 	'serial (int): the hint gives the statement that widens it');
 
-refused("SELECT * FROM snowflake_adopt_column('ahead', 'id', false)", '55000',
+refused("SELECT * FROM snowflake_adopt_column('ahead', 'id', false)", 'SF011',
 	qr/column "id" of table public\.ahead holds values up to \d+, not below the smallest ID this server can mint now/,
 	'values above the bound');
-refused("SELECT * FROM snowflake_adopt_column('ahead', 'id')", '55000',
+refused("SELECT * FROM snowflake_adopt_column('ahead', 'id')", 'SF011',
 	qr/not below the smallest ID this server can mint now/, 'values above the bound, dry run');
 is($node->safe_psql('postgres', "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'ahead'::regclass"),
 	"nextval('ahead_id_seq'::regclass)", 'values above the bound: the serial default is still there');
