@@ -19,6 +19,7 @@ use Test::More;
 use FindBin;
 use lib $FindBin::RealBin;
 use SnowflakeTest;
+use FleetTest;
 
 # --- the lease keeper passes over reserved worker IDs ------------------------
 # Without the reservation, the eight slots would lease worker IDs 0 to 7.
@@ -38,6 +39,21 @@ is( $node->safe_psql('postgres',
 is( $node->safe_psql('postgres',
 		"SELECT count(*) FROM snowflake_state.worker_lease WHERE worker_id BETWEEN 0 AND 3 OR worker_id >= 1000"),
 	'0', 'no reserved worker ID was ever leased');
+
+# A fleet: a server that reserves 0-3 passes over them on the coordinator
+# too.
+my $coord = new_coordinator('backfill_coord');
+my $fleet = new_fleet_node('backfill_fleet', $coord,
+	conf => "snowflake.reserved_worker_ids = '0-3'\nsnowflake.worker_slots = 4\n");
+$fleet->start;
+$fleet->safe_psql('postgres', 'CREATE EXTENSION snowflake');
+ok(wait_for_mint($fleet)->{ok}, 'a fleet server with reserved worker IDs mints');
+ok(poll_until($fleet, "SELECT count(*) = 4 FROM snowflake_status WHERE lease_state = 'held'"),
+	'fleet: every slot holds a lease');
+is(slot_states($fleet), '4:held,5:held,6:held,7:held',
+	'fleet: the slots lease from the coordinator the lowest worker IDs that are not reserved');
+$fleet->stop;
+$coord->stop;
 
 # Only a superuser sees or sets the setting.
 $node->safe_psql('postgres', 'CREATE ROLE app LOGIN');
