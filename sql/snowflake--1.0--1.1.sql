@@ -34,10 +34,10 @@ DECLARE
 	actions text[] := '{}';
 	i integer;
 BEGIN
-	IF tbl IS NULL OR col IS NULL THEN
-		RAISE EXCEPTION 'snowflake_adopt_column needs a table and a column'
+	IF tbl IS NULL OR col IS NULL OR dry_run IS NULL THEN
+		RAISE EXCEPTION 'snowflake_adopt_column needs a table, a column and dry_run true or false'
 			USING ERRCODE = 'null_value_not_allowed',
-			      HINT = 'Call it as snowflake_adopt_column(''schema.table'', ''column'').';
+			      HINT = 'Call it as snowflake_adopt_column(''schema.table'', ''column'') for a dry run, with dry_run => false to convert.';
 	END IF;
 
 	SELECT c.oid, c.relkind, c.relowner, n.nspname, c.relname

@@ -143,6 +143,8 @@ refused("SELECT * FROM snowflake_adopt_column('shared_a', 'id', false)", '2BP01'
 	'a sequence another column uses');
 refused("SELECT * FROM snowflake_adopt_column('other_default', 'id', false)", '0A000',
 	qr/has default 42, not a sequence's nextval\(\)/, 'another default');
+refused("SELECT * FROM snowflake_adopt_column('ahead', 'id', NULL)", '22004',
+	qr/needs a table, a column and dry_run true or false/, 'dry_run NULL');
 refused("SELECT * FROM snowflake_adopt_column('big', 'nope', false)", '42703',
 	qr/column "nope" of table public\.big does not exist/, 'a column that does not exist', no_hint => 1);
 refused("SELECT * FROM snowflake_adopt_column('snowflake_status', 'worker_id', false)", '42809',
