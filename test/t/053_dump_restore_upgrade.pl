@@ -135,8 +135,9 @@ $restored->stop;
 
 # --- pg_upgrade ---------------------------------------------------------------------
 my $upgraded = new_node('upgraded');
-my $bindir = `pg_config --bindir`;
-chomp $bindir;
+# the binaries the test clusters run with: the first pg_ctl in PATH
+my ($bindir) = grep { -x "$_/pg_ctl" && -x "$_/pg_upgrade" } split /:/, $ENV{PATH};
+BAIL_OUT('no pg_upgrade beside pg_ctl in PATH') unless defined $bindir;
 my $workdir = $upgraded->basedir . '/pg_upgrade';
 mkdir $workdir or die "could not create $workdir: $!";
 my ($stdout, $stderr);
