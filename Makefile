@@ -2,6 +2,7 @@
 
 MODULE_big = snowflake
 OBJS = \
+	src/adoption.o \
 	src/clock.o \
 	src/config.o \
 	src/coordinator.o \

@@ -38,6 +38,7 @@ char	   *snowflake_coordinator = NULL;
 int			snowflake_lease_ttl = 30000;
 int			snowflake_lease_renew_interval = 10000;
 int			snowflake_fencing_margin = 5000;
+char	   *snowflake_reserved_worker_ids = NULL;
 
 /* The epoch GUC parsed by its check hook, in Unix milliseconds. */
 static int64 epoch_unix_ms;
@@ -103,6 +104,195 @@ static void
 assign_epoch(const char *newval, void *extra)
 {
 	epoch_unix_ms = *(int64 *) extra;
+}
+
+/*
+ * snowflake.reserved_worker_ids: worker IDs the lease keeper never leases,
+ * kept for backfilling history (backfill.c).  A list of IDs and ranges,
+ * such as '1000-1023, 7'.  Like the layout settings, the check hook accepts
+ * anything and records why a value is invalid: a server that preloads the
+ * library refuses to start with it (snowflake_check_worker_id_config),
+ * rather than PostgreSQL keeping the default with a mere WARNING.
+ */
+#define MAX_RESERVED_RANGES 64
+
+typedef struct ReservedWorkerIds
+{
+	int			nranges;
+	int32		lo[MAX_RESERVED_RANGES];
+	int32		hi[MAX_RESERVED_RANGES];
+	char		error[200];		/* why the value is invalid, or "" */
+} ReservedWorkerIds;
+
+static ReservedWorkerIds *reserved_ids = NULL;
+
+/* Parse one worker ID at *p, skipping blanks; false if there is none. */
+static bool
+parse_reserved_id(const char **p, int32 *id)
+{
+	char	   *end;
+	long		v;
+
+	while (**p == ' ' || **p == '\t')
+		(*p)++;
+	if (**p < '0' || **p > '9')
+		return false;
+	errno = 0;
+	v = strtol(*p, &end, 10);
+	if (errno != 0 || v > PG_INT32_MAX)
+		return false;
+	*id = (int32) v;
+	*p = end;
+	while (**p == ' ' || **p == '\t')
+		(*p)++;
+	return true;
+}
+
+static bool
+check_reserved_worker_ids(char **newval, void **extra, GucSource source)
+{
+	ReservedWorkerIds *r = calloc(1, sizeof(ReservedWorkerIds));
+	const char *p = *newval ? *newval : "";
+
+	if (r == NULL)
+		return false;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	while (*p != '\0' && r->error[0] == '\0')
+	{
+		int32		lo;
+		int32		hi;
+
+		if (!parse_reserved_id(&p, &lo))
+		{
+			snprintf(r->error, sizeof(r->error),
+					 "expected a worker ID at \"%s\"", p);
+			break;
+		}
+		hi = lo;
+		if (*p == '-')
+		{
+			p++;
+			if (!parse_reserved_id(&p, &hi) || hi < lo)
+			{
+				snprintf(r->error, sizeof(r->error),
+						 "a range is two worker IDs, the lower first, as in 1000-1023");
+				break;
+			}
+		}
+		if (r->nranges == MAX_RESERVED_RANGES)
+			snprintf(r->error, sizeof(r->error), "more than %d ranges",
+					 MAX_RESERVED_RANGES);
+		else
+		{
+			r->lo[r->nranges] = lo;
+			r->hi[r->nranges] = hi;
+			r->nranges++;
+		}
+		if (*p == ',')
+		{
+			p++;
+			if (*p == '\0')
+				snprintf(r->error, sizeof(r->error), "a comma ends the list");
+		}
+		else if (*p != '\0' && r->error[0] == '\0')
+			snprintf(r->error, sizeof(r->error),
+					 "expected a comma or the end at \"%s\"", p);
+	}
+	*extra = r;
+	return true;
+}
+
+static void
+assign_reserved_worker_ids(const char *newval, void *extra)
+{
+	reserved_ids = (ReservedWorkerIds *) extra;
+}
+
+/* Is this server-local worker ID (region bits excluded) reserved? */
+static bool
+local_id_reserved(int64 local_id)
+{
+	int			i;
+
+	if (reserved_ids == NULL || reserved_ids->error[0] != '\0')
+		return false;
+	for (i = 0; i < reserved_ids->nranges; i++)
+		if (local_id >= reserved_ids->lo[i] && local_id <= reserved_ids->hi[i])
+			return true;
+	return false;
+}
+
+/*
+ * Is a whole worker field (region bits included) reserved?  Only IDs of
+ * this server's region are: another region's IDs are not its to reserve.
+ */
+bool
+snowflake_worker_id_reserved(int32 worker_field)
+{
+	const SnowflakeLayout *layout = &snowflake_cluster_layout;
+	int			local_bits = layout->worker_bits - layout->region_bits;
+
+	if (worker_field < 0 || (worker_field >> local_bits) !=
+		(layout->region_bits > 0 ? snowflake_region : 0))
+		return false;
+	return local_id_reserved(worker_field & ((1 << local_bits) - 1));
+}
+
+/* How many worker IDs are reserved, counting overlaps twice (a bound). */
+int64
+snowflake_reserved_count(void)
+{
+	int64		n = 0;
+	int			i;
+
+	if (reserved_ids == NULL || reserved_ids->error[0] != '\0')
+		return 0;
+	for (i = 0; i < reserved_ids->nranges; i++)
+		n += (int64) reserved_ids->hi[i] - reserved_ids->lo[i] + 1;
+	return n;
+}
+
+/*
+ * At start: the list parses, fits the worker field, and no pinned slot
+ * (snowflake.worker_id) lands on a reserved ID.  local_bits and the
+ * pinned range as snowflake_check_worker_id_config computed them.
+ */
+static void
+check_reserved_config(int local_bits, int64 first, int64 last)
+{
+	int64		id;
+	int			i;
+
+	if (reserved_ids == NULL)
+		return;
+	if (reserved_ids->error[0] != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for snowflake.reserved_worker_ids: \"%s\"",
+						snowflake_reserved_worker_ids),
+				 errdetail("%s.", reserved_ids->error),
+				 errhint("List worker IDs and ranges separated by commas, as in '1000-1023, 7'.")));
+	for (i = 0; i < reserved_ids->nranges; i++)
+		if (reserved_ids->hi[i] >= (INT64CONST(1) << local_bits))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("reserved worker ID %d does not fit in %d worker bits",
+							reserved_ids->hi[i], local_bits),
+					 errhint("Reserve worker IDs from 0 to %d in snowflake.reserved_worker_ids.",
+							 (1 << local_bits) - 1)));
+	if (snowflake_first_worker_id < 0)
+		return;
+	for (id = first; id <= last; id++)
+		if (local_id_reserved(id))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("snowflake.worker_id pins slot " INT64_FORMAT " onto worker ID " INT64_FORMAT ", which snowflake.reserved_worker_ids reserves",
+							id - first, id),
+					 errdetail("snowflake.worker_id = %d and snowflake.worker_slots = %d pin worker IDs " INT64_FORMAT " to " INT64_FORMAT "; reserved: %s.",
+							   snowflake_first_worker_id, snowflake_worker_slots,
+							   first, last, snowflake_reserved_worker_ids),
+					 errhint("Reserved worker IDs are never used for live minting: pin worker IDs outside them, or reserve others.")));
 }
 
 /* One call per setting, in the order of the documentation; long, not deep. */
@@ -230,6 +420,14 @@ define_gucs(void)
 							5000, 0, 3600000,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("snowflake.reserved_worker_ids",
+							   "Worker IDs never leased for live minting, kept for backfilling history.",
+							   "A list of worker IDs and ranges, such as '1000-1023, 7'; see snowflake_backfill_id().",
+							   &snowflake_reserved_worker_ids,
+							   "",
+							   fixed, GUC_SUPERUSER_ONLY,
+							   check_reserved_worker_ids, assign_reserved_worker_ids, NULL);
 
 	MarkGUCPrefixReserved("snowflake");
 }
@@ -369,5 +567,5 @@ snowflake_check_worker_id_config(void)
 				 errdetail("snowflake.worker_slots = %d slots each lease a worker ID; snowflake.worker_id = %d.",
 						   snowflake_worker_slots, snowflake_first_worker_id),
 				 errhint("Lower snowflake.worker_id or snowflake.worker_slots, or give the layout more worker bits.")));
+	check_reserved_config(local_bits, first, last);
 }
-

@@ -32,10 +32,13 @@ extern char *snowflake_coordinator;
 extern int	snowflake_lease_ttl;
 extern int	snowflake_lease_renew_interval;
 extern int	snowflake_fencing_margin;
+extern char *snowflake_reserved_worker_ids;
 
 extern void snowflake_define_settings(void);
 extern void snowflake_require_valid_layout(void);
 extern void snowflake_check_worker_id_config(void);
 extern bool snowflake_warn_if_time_runs_out(void);
+extern bool snowflake_worker_id_reserved(int32 worker_field);
+extern int64 snowflake_reserved_count(void);
 
 #endif							/* SNOWFLAKE_CONFIG_H */

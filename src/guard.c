@@ -365,6 +365,7 @@ snowflake_guard_keep_mark(void)
 	int64		tick = Max(1, Min(100, horizon / 4));
 	int64		now = snowflake_clock_read();
 	int64		mark = (int64) pg_atomic_read_u64(&sh->hwm_ms);
+	int64		floor = (int64) pg_atomic_read_u64(&sh->max_ms);
 	int64		new_mark;
 	bool		mismatch;
 	MemoryContext oldcxt = CurrentMemoryContext;
@@ -385,11 +386,16 @@ snowflake_guard_keep_mark(void)
 	if (!mark_loaded && pg_atomic_read_u32(&sh->mint_wanted) == 0)
 		return tick;
 
-	/* Enough room ahead of the clock: nothing to do yet. */
-	if (mark_loaded && now + horizon / 2 < mark)
+	/* Enough room ahead of the clock and of the floor: nothing to do yet. */
+	if (mark_loaded && now + horizon / 2 < mark && floor < mark)
 		return Min(tick, mark - horizon / 2 - now);
 
-	new_mark = Max(mark, now + horizon);
+	/*
+	 * A floor raised above the mark (snowflake_raise_floor, after a restore
+	 * into a server whose clock is behind the restored IDs) is made durable
+	 * like minted time: the mark goes past it.
+	 */
+	new_mark = Max(mark, Max(now, floor + 1) + horizon);
 
 	PG_TRY();
 	{

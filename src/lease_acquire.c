@@ -6,7 +6,9 @@
  *		holds it.
  *
  * Runs in the lease keeper only, from its tick (lease.c), on the slots
- * that have no lease.  A worker ID is taken over in one statement on its
+ * that have no lease.  Worker IDs in snowflake.reserved_worker_ids are
+ * never leased (they are kept for backfilling history); a pinned one
+ * stops the server at start (config.c).  A worker ID is taken over in one statement on its
  * row (lease_table.c), which raises its floor; the slot is then bound to
  * it at that floor (lease_slots.c) and published by lease.c once this
  * server's clock has passed the floor.  See lease.c for the invariants.
@@ -205,7 +207,8 @@ acquire_from(const int32 *candidates, int ncandidates, bool *exhausted,
 		{
 			int32		want = candidates[r++];
 
-			if (holds_worker_id(want))
+			/* reserved for backfilling history: never leased */
+			if (holds_worker_id(want) || snowflake_worker_id_reserved(want))
 				continue;
 			switch (acquire_one(i, want, holder, sizeof(holder), err))
 			{
@@ -239,6 +242,9 @@ acquire_free(int missing, char *err)
 	int			round;
 	int			i;
 
+	/* candidates enough to pass over every reserved worker ID */
+	int			limit = missing + 8 + (int) Min(snowflake_reserved_count(), count);
+
 	for (round = 0; round < 8; round++)
 	{
 		int32	   *candidates;
@@ -250,7 +256,7 @@ acquire_free(int missing, char *err)
 		 * server's clock than a lease lasts: a previous holder's clock ran
 		 * ahead, and this server would wait for it.
 		 */
-		if (!snowflake_free_worker_ids(first, first + count - 1, missing + 8,
+		if (!snowflake_free_worker_ids(first, first + count - 1, limit,
 									   &snowflake_keeper_server,
 									   snowflake_wall_unix_ms() + t.ttl,
 									   &candidates, &ncandidates, err) ||
@@ -258,7 +264,7 @@ acquire_free(int missing, char *err)
 			return false;
 		if (!exhausted)
 			return true;
-		if (ncandidates < missing + 8)
+		if (ncandidates < limit)
 			break;				/* every free worker ID was tried */
 	}
 	for (i = 0; i < snowflake_shared->nslots; i++)

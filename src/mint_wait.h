@@ -12,9 +12,10 @@
 #include "shmem.h"
 
 /*
- * SQLSTATEs of the extension's own refusals (class SF), all raised in
+ * SQLSTATEs of the extension's refusals to mint (class SF), all raised in
  * mint_wait.c.  Bad input uses the standard codes (22003, 22008, 22023,
- * 42704); not being preloaded is 55000.
+ * 42704); not being preloaded is 55000.  Adoption has SF009 and SF010
+ * (adoption.c) and SF011 (snowflake_adopt_column, in SQL).
  */
 #define ERRCODE_SNOWFLAKE_CLOCK_REGRESSION	MAKE_SQLSTATE('S','F','0','0','1')
 #define ERRCODE_SNOWFLAKE_NO_WORKER_ID		MAKE_SQLSTATE('S','F','0','0','2')

@@ -78,5 +78,12 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = snowflake_shmem_startup;
 
-	snowflake_register_workers();
+	/*
+	 * pg_upgrade starts both clusters in binary-upgrade mode and needs their
+	 * databases to itself (it drops and re-creates them, and assigns OIDs):
+	 * no worker runs then, so nothing connects, creates state or leases.
+	 * Minting refuses meanwhile; the state tables come across with the data.
+	 */
+	if (!IsBinaryUpgrade)
+		snowflake_register_workers();
 }

@@ -25,7 +25,7 @@ my @layers = (
 	[qw(generator lease_table guard)],
 	[qw(lease_keeper)],              # what the keeper's two files share
 	[qw(lease lease_acquire layout_catalog status)],
-	[qw(functions)],                 # minting and codec SQL functions
+	[qw(functions adoption)],        # minting, codec and adoption SQL functions
 	[qw(worker)],                    # the background workers
 	[qw(snowflake)],                 # _PG_init and hooks
 );
