@@ -38,6 +38,8 @@ char	   *snowflake_coordinator = NULL;
 int			snowflake_lease_ttl = 30000;
 int			snowflake_lease_renew_interval = 10000;
 int			snowflake_fencing_margin = 5000;
+bool		snowflake_track_callers = true;
+int			snowflake_max_callers = 1000;
 
 /* The epoch GUC parsed by its check hook, in Unix milliseconds. */
 static int64 epoch_unix_ms;
@@ -229,6 +231,22 @@ define_gucs(void)
 							&snowflake_fencing_margin,
 							5000, 0, 3600000,
 							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	/* per-caller counters, snowflake_callers (callers.c) */
+	DefineCustomBoolVariable("snowflake.track_callers",
+							 "Counts IDs, batches, waits and refusals per database and role.",
+							 "Shown by the snowflake_callers view.",
+							 &snowflake_track_callers,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("snowflake.max_callers",
+							"Largest number of (database, role) pairs snowflake_callers keeps apart.",
+							"Callers beyond it are counted together in a row with NULL database and role.",
+							&snowflake_max_callers,
+							1000, 10, 100000,
+							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("snowflake");
