@@ -246,7 +246,7 @@ define_gucs(void)
 							"Callers beyond it are counted together in a row with NULL database and role.",
 							&snowflake_max_callers,
 							1000, 10, 100000,
-							PGC_POSTMASTER, 0,
+							fixed, 0,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("snowflake");
