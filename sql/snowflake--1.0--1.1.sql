@@ -3,8 +3,8 @@
 \echo Use "ALTER EXTENSION snowflake UPDATE TO '1.1'" to load this file. \quit
 
 -- snowflake_status gains columns: ms_minted, saturation_ratio,
--- ids_elsewhere, last_renewal_at, renewal_latency_ms, fencing_left_ms and
--- the clock's synchronisation.
+-- ids_elsewhere, last_renewal_at, renewal_latency_ms, fencing_left_ms, the
+-- clock's synchronisation and the lease keeper's last problem.
 DROP VIEW snowflake_status;
 DROP FUNCTION snowflake_status();
 CREATE FUNCTION snowflake_status(
@@ -38,7 +38,8 @@ CREATE FUNCTION snowflake_status(
 	OUT fencing_left_ms bigint,
 	OUT clock_synchronized boolean,
 	OUT clock_est_error_ms double precision,
-	OUT clock_max_error_ms double precision)
+	OUT clock_max_error_ms double precision,
+	OUT lease_error text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'snowflake_status_1_1'
 LANGUAGE C VOLATILE PARALLEL SAFE;

@@ -32,7 +32,7 @@ PG_FUNCTION_INFO_V1(snowflake_status);
 PG_FUNCTION_INFO_V1(snowflake_status_1_1);
 
 #define STATUS_COLS_1_0 22
-#define STATUS_COLS_1_1 31
+#define STATUS_COLS_1_1 32
 
 /* How far back the saturation ratio looks. */
 #define SATURATION_WINDOW_MS 60000
@@ -127,6 +127,7 @@ status_rows(FunctionCallInfo fcinfo, int ncols)
 	int64		mono_now;
 	int64		renew_latency_us;
 	SnowflakeClockSync sync = {0};
+	char		lease_error[sizeof(snowflake_shared->lease_error)];
 	int			i;
 
 	snowflake_require_preload();
@@ -141,7 +142,9 @@ status_rows(FunctionCallInfo fcinfo, int ncols)
 	SpinLockRelease(&sh->guard_mutex);
 	SpinLockAcquire(&sh->lease_mutex);
 	renew_latency_us = sh->renew_latency_us;
+	memcpy(lease_error, sh->lease_error, sizeof(lease_error));
 	SpinLockRelease(&sh->lease_mutex);
+	lease_error[sizeof(lease_error) - 1] = '\0';
 	if (ncols > STATUS_COLS_1_0)
 		sync = snowflake_clock_sync();
 
@@ -238,6 +241,10 @@ status_rows(FunctionCallInfo fcinfo, int ncols)
 				values[c++] = Float8GetDatum(sync.est_error_ms);
 				values[c++] = Float8GetDatum(sync.max_error_ms);
 			}
+			if (lease_error[0] == '\0')
+				nulls[c++] = true;
+			else
+				values[c++] = CStringGetTextDatum(lease_error);
 			Assert(c == STATUS_COLS_1_1);
 		}
 
