@@ -3,6 +3,7 @@
 MODULE_big = snowflake
 OBJS = \
 	src/adoption.o \
+	src/callers.o \
 	src/clock.o \
 	src/config.o \
 	src/coordinator.o \
@@ -38,7 +39,7 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 # Regression and isolation tests run on temporary servers that preload the
 # library; TAP tests (test/t) build their own clusters.
 REGRESS = layouts decode encode define_layout layout_unit mint batch \
-	batch_cursor status id_type
+	batch_cursor status id_type observability
 REGRESS_OPTS = --inputdir=$(srcdir)/test \
 	--temp-instance=$(CURDIR)/tmp_check \
 	--temp-config=$(srcdir)/test/snowflake.conf

@@ -28,4 +28,6 @@ apt-get install -y -q --no-install-recommends \
 	etcd-server \
 	etcd-client \
 	patroni \
-	pgxnclient
+	pgxnclient \
+	prometheus \
+	prometheus-postgres-exporter

@@ -33,6 +33,9 @@
 #include "utils/timestamp.h"
 
 #include <time.h>
+#ifdef __linux__
+#include <sys/timex.h>
+#endif
 #ifdef SNOWFLAKE_HAVE_TSC
 #include <cpuid.h>
 #endif
@@ -217,4 +220,31 @@ snowflake_clock_next_ms(int64 after_ms)
 		CHECK_FOR_INTERRUPTS();
 		pg_spin_delay();
 	}
+}
+
+/*
+ * The kernel's view of the wall clock (adjtimex with no change asked):
+ * whether an NTP daemon keeps it synchronised, and its error estimates.
+ */
+SnowflakeClockSync
+snowflake_clock_sync(void)
+{
+	SnowflakeClockSync sync;
+#ifdef __linux__
+	struct timex tx;
+	int			state;
+#endif
+
+	memset(&sync, 0, sizeof(sync));
+#ifdef __linux__
+	memset(&tx, 0, sizeof(tx));
+	state = adjtimex(&tx);
+	if (state < 0)
+		return sync;
+	sync.known = true;
+	sync.synchronized = state != TIME_ERROR && (tx.status & STA_UNSYNC) == 0;
+	sync.est_error_ms = tx.esterror / 1000.0;
+	sync.max_error_ms = tx.maxerror / 1000.0;
+#endif
+	return sync;
 }

@@ -66,4 +66,15 @@ extern int64 snowflake_monotonic_ms(void);
 extern int64 snowflake_wall_unix_ms(void);
 extern TimestampTz snowflake_unix_us_to_timestamptz(int64 us);
 
+/* What the kernel says of the wall clock's synchronisation (adjtimex). */
+typedef struct SnowflakeClockSync
+{
+	bool		known;			/* adjtimex answered */
+	bool		synchronized;	/* not TIME_ERROR, STA_UNSYNC clear */
+	double		est_error_ms;	/* kernel's estimated error */
+	double		max_error_ms;	/* kernel's maximum error */
+} SnowflakeClockSync;
+
+extern SnowflakeClockSync snowflake_clock_sync(void);
+
 #endif							/* SNOWFLAKE_CLOCK_H */

@@ -39,6 +39,8 @@ int			snowflake_lease_ttl = 30000;
 int			snowflake_lease_renew_interval = 10000;
 int			snowflake_fencing_margin = 5000;
 char	   *snowflake_reserved_worker_ids = NULL;
+bool		snowflake_track_callers = true;
+int			snowflake_max_callers = 1000;
 
 /* The epoch GUC parsed by its check hook, in Unix milliseconds. */
 static int64 epoch_unix_ms;
@@ -428,6 +430,21 @@ define_gucs(void)
 							   "",
 							   fixed, GUC_SUPERUSER_ONLY,
 							   check_reserved_worker_ids, assign_reserved_worker_ids, NULL);
+	/* per-caller counters, snowflake_callers (callers.c) */
+	DefineCustomBoolVariable("snowflake.track_callers",
+							 "Counts IDs, batches, waits and refusals per database and role.",
+							 "Shown by the snowflake_callers view.",
+							 &snowflake_track_callers,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("snowflake.max_callers",
+							"Largest number of (database, role) pairs snowflake_callers keeps apart.",
+							"Callers beyond it are counted together in a row with NULL database and role.",
+							&snowflake_max_callers,
+							1000, 10, 100000,
+							fixed, 0,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("snowflake");
 }

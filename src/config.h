@@ -33,6 +33,8 @@ extern int	snowflake_lease_ttl;
 extern int	snowflake_lease_renew_interval;
 extern int	snowflake_fencing_margin;
 extern char *snowflake_reserved_worker_ids;
+extern bool snowflake_track_callers;
+extern int	snowflake_max_callers;
 
 extern void snowflake_define_settings(void);
 extern void snowflake_require_valid_layout(void);

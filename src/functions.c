@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "callers.h"
 #include "config.h"
 #include "generator.h"
 #include "layout.h"
@@ -86,6 +87,7 @@ snowflake_batch(PG_FUNCTION_ARGS)
 							   snowflake_max_batch),
 					 errhint("Ask for several smaller batches.")));
 		snowflake_require_preload();
+		snowflake_caller_count(SNOWFLAKE_CALLER_BATCHES, 1);
 
 		funcctx = SRF_FIRSTCALL_INIT();
 		oldcontext = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);

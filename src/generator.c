@@ -167,7 +167,10 @@ slot_take(SnowflakeSlotData *s, int64 target, int want, int64 *ms,
 		{
 			/* The CAS that leaves a millisecond books its IDs, once. */
 			if (first == 0)
+			{
 				pg_atomic_fetch_add_u64(&s->ids_before, snowflake_word_ids(old));
+				pg_atomic_fetch_add_u64(&s->ms_minted, 1);
+			}
 			*ms = slot_ms;
 			*first_seq = (int32) first;
 			return (int) n;
@@ -306,6 +309,9 @@ snowflake_mint(int want, int64 *first_id)
 				session_last_worker = worker_id;
 				if (ms > floor_ms)
 					snowflake_atomic_raise_u64(&sh->max_ms, (uint64) ms);
+				if (k != home_slot)
+					pg_atomic_fetch_add_u64(&sh->slots[home_slot].d.ids_elsewhere, n);
+				snowflake_caller_count(SNOWFLAKE_CALLER_IDS, n);
 				*first_id = snowflake_compose(layout, ms, worker_id, seq);
 				return n;
 			}

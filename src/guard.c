@@ -86,6 +86,7 @@ void
 snowflake_guard_start(void)
 {
 	SnowflakeShared *sh = snowflake_shared;
+	SnowflakeClockSync sync;
 
 	SpinLockAcquire(&sh->guard_mutex);
 	snowflake_describe_layout(sh->configured_layout,
@@ -94,6 +95,15 @@ snowflake_guard_start(void)
 	sh->mark_problem[0] = '\0';
 	SpinLockRelease(&sh->guard_mutex);
 	logged_seen = pg_atomic_read_u64(&sh->regressions_seen_minting);
+
+	/* the boot-time sanity check of the clock's synchronisation */
+	sync = snowflake_clock_sync();
+	if (sync.known && !sync.synchronized)
+		ereport(WARNING,
+				(errmsg("snowflake: the system clock is not synchronised"),
+				 errdetail("The kernel reports the clock unsynchronised; its maximum error is %.0f ms.",
+						   sync.max_error_ms),
+				 errhint("Run an NTP daemon (chrony, systemd-timesyncd or ntpd).  IDs stay unique either way, but their order across servers follows the servers' clocks.")));
 }
 
 /* before_shmem_exit callback of the worker. */

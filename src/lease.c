@@ -115,6 +115,8 @@
 static MemoryContext tick_cxt = NULL;
 static int64 next_renew_at = 0;
 static int64 last_renew_sent = 0;
+/* round trip of the last renewal that succeeded, reported with the next */
+static int64 last_renew_latency_us = -1;
 static int64 next_acquire_at = 0;
 static bool table_ready = false;
 static bool was_standby = false;
@@ -207,6 +209,7 @@ renew(char *err)
 	int			nrenewed;
 	int64		sent;
 	int64		sent_wall;
+	int64		sent_ns;
 	int			r;
 	int			i;
 
@@ -214,10 +217,16 @@ renew(char *err)
 		return true;
 	sent = snowflake_deadline_clock_ms();
 	sent_wall = snowflake_wall_unix_ms();
+	sent_ns = snowflake_clock_ns(CLOCK_MONOTONIC);
 	if (!snowflake_leases_renew(refs, nrefs, &snowflake_keeper_server,
 								sent_wall + t.ttl - t.margin, t.ttl,
+								sent_wall, last_renew_latency_us,
 								&renewed, &nrenewed, err))
 		return false;
+	last_renew_latency_us = (snowflake_clock_ns(CLOCK_MONOTONIC) - sent_ns) / 1000;
+	SpinLockAcquire(&sh->lease_mutex);
+	sh->renew_latency_us = last_renew_latency_us;
+	SpinLockRelease(&sh->lease_mutex);
 
 	for (r = 0; r < nrenewed; r++)
 		for (i = 0; i < sh->nslots; i++)

@@ -9,7 +9,12 @@
  * host, port, cluster_name, postmaster PID), acquired_at, renewed_at and
  * expires_at on the coordinator's clock, the fencing token, the floor
  * (last_minted_at: what any earlier holder may have minted up to; never
- * lowered), the current holder's cap (minting_until) and released_at.  The
+ * lowered), the current holder's cap (minting_until) and released_at, and
+ * what the holder reported of itself with its last renewal: its wall clock
+ * when it sent it (holder_clock) and the round trip of the renewal before
+ * (renew_latency_ms), from which the snowflake_fleet view computes clock
+ * skew.  A table made before those two columns existed gets them when the
+ * keeper's role may add them; until then renewals leave them out.  The
  * statements run through coordinator.c, in the lease keeper's own session
  * (embedded) or on the coordinator (fleet); every name is
  * schema-qualified and every operator and function is pg_catalog's, and
@@ -32,6 +37,9 @@
 
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+
+/* Whether the table has holder_clock and renew_latency_ms; see above. */
+static bool table_has_clock_report = false;
 
 /* First key of the advisory locks that guard leases ('SNOW'). */
 #define LEASE_LOCK_CLASS	"1397641047"
@@ -152,7 +160,9 @@ snowflake_lease_table_ensure(char *err)
 					   "   fencing_token pg_catalog.int8 NOT NULL,"
 					   "   last_minted_at pg_catalog.timestamptz,"
 					   "   minting_until pg_catalog.timestamptz,"
-					   "   released_at pg_catalog.timestamptz);"
+					   "   released_at pg_catalog.timestamptz,"
+					   "   holder_clock pg_catalog.timestamptz,"
+					   "   renew_latency_ms pg_catalog.float8);"
 					   "  COMMENT ON TABLE " LEASE_TABLE " IS"
 					   "   'Worker ID leases of the snowflake extension, one row per worker ID';"
 					   " END IF;"
@@ -169,6 +179,25 @@ snowflake_lease_table_ensure(char *err)
 		snprintf(err, COORD_ERRLEN, "%s; drop or reassign it", COORD_VALUE(&res, 0, 0));
 		return false;
 	}
+
+	/*
+	 * A table from before the clock report: add its columns if this role
+	 * may; if it may not, renewals go on without them.
+	 */
+	if (!snowflake_coord_exec("DO $do$ BEGIN"
+					" ALTER TABLE " LEASE_TABLE
+					"  ADD COLUMN IF NOT EXISTS holder_clock pg_catalog.timestamptz,"
+					"  ADD COLUMN IF NOT EXISTS renew_latency_ms pg_catalog.float8;"
+					" EXCEPTION WHEN insufficient_privilege THEN NULL;"
+					" END $do$",
+					0, NULL, NULL, err) ||
+		!snowflake_coord_exec("SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute"
+					" WHERE attrelid OPERATOR(pg_catalog.=) '" LEASE_TABLE "'::pg_catalog.regclass"
+					"   AND attname OPERATOR(pg_catalog.=) ANY ('{holder_clock,renew_latency_ms}'::pg_catalog.name[])"
+					"   AND NOT attisdropped",
+					0, NULL, &res, err))
+		return false;
+	table_has_clock_report = strcmp(COORD_VALUE(&res, 0, 0), "2") == 0;
 	return true;
 }
 
@@ -346,30 +375,43 @@ snowflake_lease_take_over(int32 worker_id, const SnowflakeHolder *me,
  * ttl_ms, the floor rises to what each slot minted, and minting_until
  * rises to cap_unix_ms.  *renewed lists the rows still this acquisition's.
  */
+#define RENEW_SQL(clock_report) \
+	"UPDATE " LEASE_TABLE " AS l" \
+	" SET renewed_at = pg_catalog.now()," \
+	"     expires_at = pg_catalog.now() OPERATOR(pg_catalog.+)" \
+	"        pg_catalog.make_interval(secs => $7::pg_catalog.float8 OPERATOR(pg_catalog./) 1000)," \
+	clock_report \
+	REPORT_MINTED \
+	"     minting_until = GREATEST(l.minting_until, " MS_TO_TS("$1") ")" \
+	HELD_ROWS \
+	"   AND l.released_at IS NULL" \
+	" RETURNING l.worker_id, " TS_TO_US("l.expires_at") "," \
+	"   " TS_TO_MS("l.minting_until")
+
 bool
 snowflake_leases_renew(const SnowflakeLeaseRef *refs, int n,
 					   const SnowflakeHolder *me, int64 cap_unix_ms,
-					   int64 ttl_ms, SnowflakeRenewal **renewed,
+					   int64 ttl_ms, int64 clock_unix_ms,
+					   int64 last_latency_us, SnowflakeRenewal **renewed,
 					   int *nrenewed, char *err)
 {
-	const char *params[7];
+	const char *params[9];
 	CoordResult res;
+	bool		ok;
 	int			r;
 
 	params[0] = int_text(cap_unix_ms);
 	lease_ref_params(refs, n, me, params);
 	params[6] = int_text(ttl_ms);
-	if (!snowflake_coord_exec("UPDATE " LEASE_TABLE " AS l"
-					" SET renewed_at = pg_catalog.now(),"
-					"     expires_at = pg_catalog.now() OPERATOR(pg_catalog.+)"
-					"        pg_catalog.make_interval(secs => $7::pg_catalog.float8 OPERATOR(pg_catalog./) 1000),"
-					REPORT_MINTED
-					"     minting_until = GREATEST(l.minting_until, " MS_TO_TS("$1") ")"
-					HELD_ROWS
-					"   AND l.released_at IS NULL"
-					" RETURNING l.worker_id, " TS_TO_US("l.expires_at") ","
-					"   " TS_TO_MS("l.minting_until"),
-					7, params, &res, err))
+	params[7] = int_text(clock_unix_ms);
+	params[8] = last_latency_us < 0 ? NULL : int_text(last_latency_us);
+	if (table_has_clock_report)
+		ok = snowflake_coord_exec(RENEW_SQL("     holder_clock = " MS_TO_TS("$8") ","
+											"     renew_latency_ms = $9::pg_catalog.float8 OPERATOR(pg_catalog./) 1000,"),
+								  9, params, &res, err);
+	else
+		ok = snowflake_coord_exec(RENEW_SQL(""), 7, params, &res, err);
+	if (!ok)
 		return false;
 	*renewed = palloc0(sizeof(SnowflakeRenewal) * Max(1, res.nrows));
 	*nrenewed = res.nrows;

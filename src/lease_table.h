@@ -73,6 +73,7 @@ extern SnowflakeTakeResult snowflake_lease_take_over(int32 worker_id,
 extern bool snowflake_leases_renew(const SnowflakeLeaseRef *refs, int n,
 								   const SnowflakeHolder *me,
 								   int64 cap_unix_ms, int64 ttl_ms,
+								   int64 clock_unix_ms, int64 last_latency_us,
 								   SnowflakeRenewal **renewed, int *nrenewed,
 								   char *err);
 extern char *snowflake_leases_release(const SnowflakeLeaseRef *refs, int n,

@@ -22,9 +22,10 @@ SnowflakeShared *snowflake_shared = NULL;
 Size
 snowflake_shmem_size(void)
 {
-	return add_size(add_size(offsetof(SnowflakeShared, slots),
-							 mul_size(snowflake_worker_slots, sizeof(SnowflakeSlot))),
-					mul_size(snowflake_worker_slots, sizeof(SnowflakeLeaseInfo)));
+	return add_size(add_size(add_size(offsetof(SnowflakeShared, slots),
+									  mul_size(snowflake_worker_slots, sizeof(SnowflakeSlot))),
+							 mul_size(snowflake_worker_slots, sizeof(SnowflakeLeaseInfo))),
+					mul_size(snowflake_worker_slots, sizeof(SnowflakeStatsRing)));
 }
 
 /* Caller: shmem_startup_hook.  Runs again after every crash restart. */
@@ -57,6 +58,8 @@ snowflake_shmem_init(void)
 		SpinLockInit(&sh->guard_mutex);
 		sh->clock_state = SNOWFLAKE_CLOCK_UNKNOWN;
 		SpinLockInit(&sh->lease_mutex);
+		SpinLockInit(&sh->stats_mutex);
+		sh->renew_latency_us = -1;
 		sh->lease_round_done = false;
 		sh->keeper_latch = NULL;
 		pg_atomic_init_u32(&sh->renew_wanted, 0);
@@ -80,11 +83,15 @@ snowflake_shmem_init(void)
 				pg_atomic_init_u64(&s->refusals[c], 0);
 			}
 			pg_atomic_init_u32(&s->sessions, 0);
+			pg_atomic_init_u64(&s->ms_minted, 0);
+			pg_atomic_init_u64(&s->ids_elsewhere, 0);
 			s->worker_id = -1;
 			snowflake_lease_info(i)->state = SNOWFLAKE_LEASE_STARTING;
 			snowflake_lease_info(i)->worker_id = -1;
+			/* memset left every ring empty */
 		}
 	}
+	snowflake_callers_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -63,13 +63,23 @@
  *	 ids_before,		counters: atomic adds.  ids_before is booked by the
  *	 ms_saturated, ...	CAS that leaves a millisecond (and by the keeper when
  *						it re-binds), so ids_before plus the slot word's
- *						sequence + 1 is every ID the slot handed out.
+ *						sequence + 1 is every ID the slot handed out;
+ *						ms_minted by the same CAS.  ids_elsewhere: IDs that
+ *						sessions whose home this slot is minted on another.
+ *
+ * SnowflakeStatsSample (a ring of them per slot, after the lease
+ * information): ms_minted and ms_saturated as they stood at a moment, for
+ * the saturation ratio over the last minute.  Taken by snowflake_status()
+ * at most every SNOWFLAKE_SAMPLE_EVERY_MS; stats_mutex covers the rings.
+ *	 renew_latency_us	round trip of the keeper's last renewal that
+ *						succeeded; under lease_mutex, written by the keeper.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef SNOWFLAKE_SHMEM_H
 #define SNOWFLAKE_SHMEM_H
 
+#include "callers.h"
 #include "config.h"
 
 #include "port/atomics.h"
@@ -107,6 +117,10 @@ typedef struct SnowflakeSlotData
 	pg_atomic_uint64 refusals[SNOWFLAKE_N_CAUSES];
 	/* sessions whose home this slot is */
 	pg_atomic_uint32 sessions;
+	/* milliseconds in which this slot minted */
+	pg_atomic_uint64 ms_minted;
+	/* IDs sessions whose home this slot is minted on another slot */
+	pg_atomic_uint64 ids_elsewhere;
 } SnowflakeSlotData;
 
 /* Each slot gets cache lines of its own, so slots never share a line. */
@@ -187,15 +201,39 @@ typedef struct SnowflakeShared
 	bool		lease_round_done;	/* first attempt since start finished */
 	char		lease_error[256];	/* last coordinator problem, or "" */
 	Latch	   *keeper_latch;	/* lease keeper's latch, NULL if not running */
+	int64		renew_latency_us;	/* last renewal's round trip, or -1 */
 	pg_atomic_uint32 renew_wanted;
+
+	slock_t		stats_mutex;	/* over the sample rings */
 
 	pg_atomic_uint64 tsc_ticks_per_ms;
 
 	int			nslots;
 	char		pad2[PG_CACHE_LINE_SIZE];
 	SnowflakeSlot slots[FLEXIBLE_ARRAY_MEMBER];
-	/* followed by nslots SnowflakeLeaseInfo, see snowflake_lease_info() */
+	/*
+	 * followed by nslots SnowflakeLeaseInfo, see snowflake_lease_info(), and
+	 * nslots SnowflakeStatsRing, see snowflake_stats_ring()
+	 */
 } SnowflakeShared;
+
+/* A slot's counters at a moment (CLOCK_BOOTTIME ms), for ratios over time. */
+typedef struct SnowflakeStatsSample
+{
+	int64		at_ms;
+	uint64		ms_minted;
+	uint64		ms_saturated;
+} SnowflakeStatsSample;
+
+#define SNOWFLAKE_SAMPLES			32
+#define SNOWFLAKE_SAMPLE_EVERY_MS	5000
+
+typedef struct SnowflakeStatsRing
+{
+	int			next;			/* where the next sample goes */
+	int			count;			/* samples taken, up to SNOWFLAKE_SAMPLES */
+	SnowflakeStatsSample samples[SNOWFLAKE_SAMPLES];
+} SnowflakeStatsRing;
 
 extern PGDLLIMPORT SnowflakeShared *snowflake_shared;
 
@@ -210,6 +248,16 @@ snowflake_lease_info(int i)
 {
 	SnowflakeLeaseInfo *first = (SnowflakeLeaseInfo *)
 	(void *) &snowflake_shared->slots[snowflake_shared->nslots];
+
+	return &first[i];
+}
+
+/* Slot i's sample ring; it follows the lease information. */
+static inline SnowflakeStatsRing *
+snowflake_stats_ring(int i)
+{
+	SnowflakeStatsRing *first = (SnowflakeStatsRing *)
+	(void *) snowflake_lease_info(snowflake_shared->nslots);
 
 	return &first[i];
 }
@@ -241,12 +289,14 @@ static inline void
 snowflake_count_wait(SnowflakeSlot *home, SnowflakeCause cause)
 {
 	pg_atomic_fetch_add_u64(&home->d.waits[cause], 1);
+	snowflake_caller_count(SNOWFLAKE_CALLER_WAITS, 1);
 }
 
 static inline void
 snowflake_count_refusal(SnowflakeSlot *home, SnowflakeCause cause)
 {
 	pg_atomic_fetch_add_u64(&home->d.refusals[cause], 1);
+	snowflake_caller_count(SNOWFLAKE_CALLER_REFUSALS, 1);
 }
 
 /* The packed slot word: (millisecond << sequence_bits) | sequence. */

@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "callers.h"
 #include "config.h"
 #include "shmem.h"
 #include "worker.h"
@@ -43,7 +44,9 @@ snowflake_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(snowflake_shmem_size());
+	RequestAddinShmemSpace(add_size(snowflake_shmem_size(),
+									snowflake_callers_shmem_size()));
+	snowflake_callers_shmem_request();
 }
 #endif
 
@@ -73,7 +76,9 @@ _PG_init(void)
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = snowflake_shmem_request;
 #else
-	RequestAddinShmemSpace(snowflake_shmem_size());
+	RequestAddinShmemSpace(add_size(snowflake_shmem_size(),
+									snowflake_callers_shmem_size()));
+	snowflake_callers_shmem_request();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = snowflake_shmem_startup;

@@ -19,6 +19,7 @@ my $src = "$FindBin::RealBin/../../src";
 my @layers = (
 	[qw(layout worker_session id_type)],    # pure layout math; a worker's session; the ID type
 	[qw(config)],                    # settings and the cluster layout
+	[qw(callers)],                   # per-caller counters
 	[qw(shmem)],                     # shared memory and its protocol
 	[qw(clock)],                     # reading the clocks
 	[qw(mint_wait lease_slots coordinator)],
