@@ -38,6 +38,7 @@ char	   *snowflake_coordinator = NULL;
 int			snowflake_lease_ttl = 30000;
 int			snowflake_lease_renew_interval = 10000;
 int			snowflake_fencing_margin = 5000;
+int			snowflake_lease_history_retention = 30 * 86400;
 
 /* The epoch GUC parsed by its check hook, in Unix milliseconds. */
 static int64 epoch_unix_ms;
@@ -229,6 +230,15 @@ define_gucs(void)
 							&snowflake_fencing_margin,
 							5000, 0, 3600000,
 							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	/* the lease history on the coordinator (lease_table.c) */
+	DefineCustomIntVariable("snowflake.lease_history_retention",
+							"How long ended leases stay in snowflake_state.lease_history.",
+							"The lease keeper deletes older ones when it connects; 0 keeps them for ever.",
+							&snowflake_lease_history_retention,
+							30 * 86400, 0, PG_INT32_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("snowflake");

@@ -32,6 +32,7 @@ extern char *snowflake_coordinator;
 extern int	snowflake_lease_ttl;
 extern int	snowflake_lease_renew_interval;
 extern int	snowflake_fencing_margin;
+extern int	snowflake_lease_history_retention;
 
 extern void snowflake_define_settings(void);
 extern void snowflake_require_valid_layout(void);
