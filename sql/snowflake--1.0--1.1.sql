@@ -891,3 +891,130 @@ COMMENT ON FUNCTION snowflake_fleet() IS
 CREATE VIEW snowflake_fleet AS SELECT * FROM snowflake_fleet();
 REVOKE ALL ON snowflake_fleet FROM PUBLIC;
 GRANT SELECT ON snowflake_fleet TO pg_monitor;
+
+-- Backstops (1.1): auditing a table's IDs after the fact
+
+CREATE FUNCTION snowflake_audit(tbl regclass, col name, layout text DEFAULT NULL,
+	future_tolerance interval DEFAULT '1 minute',
+	OUT finding text, OUT key text, OUT ids bigint, OUT examples bigint[])
+RETURNS SETOF record
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $audit$
+DECLARE
+	ext_schema text;
+	coltype text;
+	own_layout boolean := layout IS NULL OR layout = 'snowflake';
+	history boolean := false;
+	history_from timestamptz;
+	q text;
+BEGIN
+	IF tbl IS NULL OR col IS NULL THEN
+		RETURN;
+	END IF;
+	SELECT format_type(a.atttypid, NULL) INTO coltype
+	  FROM pg_attribute a
+	 WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl
+			USING ERRCODE = 'undefined_column';
+	END IF;
+	IF coltype <> 'bigint' AND coltype NOT LIKE '%snowflake_id' THEN
+		RAISE EXCEPTION 'column "%" of relation % is of type %, not bigint', col, tbl, coltype
+			USING ERRCODE = 'datatype_mismatch',
+				  HINT = 'snowflake_audit reads bigint and snowflake_id columns.';
+	END IF;
+	IF NOT has_column_privilege(tbl, col, 'SELECT') THEN
+		RAISE EXCEPTION 'permission denied for column "%" of relation %', col, tbl
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	-- the extension's functions, whatever the caller's search_path
+	SELECT n.nspname INTO ext_schema
+	  FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+	 WHERE e.extname = 'snowflake';
+	-- an unknown layout name fails here (42704), before the table is read
+	EXECUTE format('SELECT %I.snowflake_from_timestamp(now(), $1)', ext_schema) USING layout;
+
+	-- The lease history, when this database has it and the caller may read it.
+	IF own_layout AND to_regclass('snowflake_state.lease_history') IS NOT NULL
+	   AND has_table_privilege('snowflake_state.lease_history', 'SELECT')
+	   AND has_table_privilege('snowflake_state.worker_lease', 'SELECT') THEN
+		history := true;
+		SELECT min(h.acquired_at) INTO history_from FROM snowflake_state.lease_history h;
+	END IF;
+
+	-- One pass over the column: raw keeps every value, d the decoded ones;
+	-- both are materialised once (on disk when large), and every finding is
+	-- computed from them.
+	q := format($q$
+		WITH raw AS MATERIALIZED (
+			SELECT x.%1$I::bigint AS id FROM %2$s x WHERE x.%1$I IS NOT NULL
+		), d AS MATERIALIZED (
+			SELECT r.id, %3$I.snowflake_timestamp(r.id, $1) AS ts,
+				   %3$I.snowflake_worker_id(r.id, $1) AS w
+			  FROM raw r WHERE r.id >= 0
+		)$q$, col, tbl, ext_schema);
+	IF history THEN
+		-- IDs no acquisition covered: checked per worker ID and second
+		-- first, then ID by ID where no one acquisition covers a second whole.
+		q := q || $q$, h AS (
+			SELECT h.worker_id, h.floor_at, coalesce(h.cap_at, l.minting_until) AS cap
+			  FROM snowflake_state.lease_history h
+			  LEFT JOIN snowflake_state.worker_lease l
+				ON l.worker_id = h.worker_id AND l.acquired_at = h.acquired_at
+			   AND l.fencing_token = h.fencing_token AND h.ended_at IS NULL
+		), b AS (
+			SELECT d.w, date_trunc('second', d.ts) AS s, min(d.ts) AS lo, max(d.ts) AS hi
+			  FROM d WHERE d.ts >= $3 GROUP BY 1, 2
+		), bad AS (
+			SELECT b.w, b.s FROM b
+			 WHERE NOT EXISTS (SELECT FROM h WHERE h.worker_id = b.w
+								 AND (h.floor_at IS NULL OR b.lo > h.floor_at)
+								 AND b.hi <= h.cap)
+		), unleased AS (
+			SELECT d.id FROM d JOIN bad ON bad.w = d.w AND date_trunc('second', d.ts) = bad.s
+			 WHERE NOT EXISTS (SELECT FROM h WHERE h.worker_id = d.w
+								 AND (h.floor_at IS NULL OR d.ts > h.floor_at)
+								 AND d.ts <= h.cap)
+		)$q$;
+	END IF;
+	q := q || $q$
+		SELECT 'checked'::text, NULL::text, count(*), NULL::bigint[] FROM raw
+		UNION ALL
+		SELECT 'duplicate', NULL, count(*), (array_agg(g.id ORDER BY g.id))[1:10]
+		  FROM (SELECT r.id FROM raw r GROUP BY r.id HAVING count(*) > 1) g
+		HAVING count(*) > 0
+		UNION ALL
+		SELECT 'out_of_layout', 'negative', count(*), (array_agg(r.id ORDER BY r.id))[1:10]
+		  FROM raw r WHERE r.id < 0
+		HAVING count(*) > 0
+		UNION ALL
+		SELECT 'future', NULL, count(*), (array_agg(d.id ORDER BY d.id))[1:10]
+		  FROM d WHERE d.ts > now() + $2
+		HAVING count(*) > 0$q$;
+	IF history THEN
+		q := q || $q$
+		UNION ALL
+		SELECT 'unleased', NULL, count(*), (array_agg(u.id ORDER BY u.id))[1:10]
+		  FROM unleased u HAVING count(*) > 0
+		UNION ALL
+		SELECT 'before_history', NULL, count(*), NULL FROM d WHERE d.ts < $3
+		HAVING count(*) > 0$q$;
+	ELSIF own_layout THEN
+		q := q || $q$
+		UNION ALL
+		SELECT 'history_unavailable',
+			   'snowflake_state.lease_history is not in this database or not readable',
+			   NULL, NULL$q$;
+	END IF;
+	q := q || $q$
+		UNION ALL
+		SELECT 'worker', d.w::text, count(*), NULL FROM d GROUP BY d.w
+		UNION ALL
+		SELECT 'day', (d.ts AT TIME ZONE 'UTC')::date::text, count(*), NULL FROM d GROUP BY 2$q$;
+	RETURN QUERY EXECUTE q USING layout, future_tolerance,
+		coalesce(history_from, 'infinity'::timestamptz);
+END
+$audit$;
+COMMENT ON FUNCTION snowflake_audit(regclass, name, text, interval) IS
+	'Findings on a table''s ID column: duplicates, IDs from the future, IDs outside the layout, IDs no lease covered, and counts per worker ID and day';

@@ -41,6 +41,7 @@ int			snowflake_fencing_margin = 5000;
 char	   *snowflake_reserved_worker_ids = NULL;
 bool		snowflake_track_callers = true;
 int			snowflake_max_callers = 1000;
+int			snowflake_lease_history_retention = 30 * 86400;
 
 /* The epoch GUC parsed by its check hook, in Unix milliseconds. */
 static int64 epoch_unix_ms;
@@ -430,6 +431,7 @@ define_gucs(void)
 							   "",
 							   fixed, GUC_SUPERUSER_ONLY,
 							   check_reserved_worker_ids, assign_reserved_worker_ids, NULL);
+
 	/* per-caller counters, snowflake_callers (callers.c) */
 	DefineCustomBoolVariable("snowflake.track_callers",
 							 "Counts IDs, batches, waits and refusals per database and role.",
@@ -444,6 +446,15 @@ define_gucs(void)
 							&snowflake_max_callers,
 							1000, 10, 100000,
 							fixed, 0,
+							NULL, NULL, NULL);
+
+	/* the lease history on the coordinator (lease_table.c) */
+	DefineCustomIntVariable("snowflake.lease_history_retention",
+							"How long ended leases stay in snowflake_state.lease_history.",
+							"The lease keeper deletes older ones when it connects; 0 keeps them for ever.",
+							&snowflake_lease_history_retention,
+							30 * 86400, 0, PG_INT32_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("snowflake");

@@ -35,6 +35,7 @@ extern int	snowflake_fencing_margin;
 extern char *snowflake_reserved_worker_ids;
 extern bool snowflake_track_callers;
 extern int	snowflake_max_callers;
+extern int	snowflake_lease_history_retention;
 
 extern void snowflake_define_settings(void);
 extern void snowflake_require_valid_layout(void);

@@ -31,6 +31,7 @@
  */
 #include "postgres.h"
 
+#include "config.h"
 #include "coordinator.h"
 #include "lease_table.h"
 #include "worker_session.h"
@@ -123,6 +124,128 @@ lease_ref_params(const SnowflakeLeaseRef *refs, int n,
 }
 
 /*
+ * The lease history: snowflake_state.lease_history, one row per
+ * acquisition of a worker ID (its fencing token, holder, acquired_at, the
+ * floor it minted above), closed when the acquisition ends (released,
+ * expired and taken over, or taken over early) with the last minting_until
+ * acknowledged to it.  Rows are written by a trigger on the coordination
+ * table, in the statement that takes, releases or takes over a lease, so
+ * the history cannot miss an acquisition; renewals do not fire it.
+ *
+ * Made when missing by a keeper whose role owns the coordination table
+ * (with its trigger function, and the open leases of the moment as its
+ * first rows); readable by pg_monitor.  A keeper that may not make it
+ * goes on without.  Ended rows older than snowflake.lease_history_retention
+ * are deleted when a keeper connects.
+ */
+#define HISTORY_TABLE		SNOWFLAKE_STATE_SCHEMA ".lease_history"
+
+static bool
+lease_history_ensure(char *err)
+{
+	const char *params[1];
+	CoordResult res;
+
+	if (!snowflake_coord_exec("DO $do$ BEGIN"
+					" IF pg_catalog.to_regclass('" HISTORY_TABLE "') IS NOT NULL THEN"
+					"  RETURN;"
+					" END IF;"
+					" IF NOT pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c"
+					"      WHERE c.oid OPERATOR(pg_catalog.=) '" LEASE_TABLE "'::pg_catalog.regclass), 'USAGE') THEN"
+					"  RETURN;"
+					" END IF;"
+					" BEGIN"
+					" CREATE TABLE " HISTORY_TABLE " ("
+					"  worker_id pg_catalog.int4 NOT NULL,"
+					"  fencing_token pg_catalog.int8 NOT NULL,"
+					"  holder_system_id pg_catalog.text NOT NULL,"
+					"  holder_host pg_catalog.text NOT NULL,"
+					"  holder_port pg_catalog.int4 NOT NULL,"
+					"  holder_cluster_name pg_catalog.text NOT NULL,"
+					"  holder_pid pg_catalog.int4 NOT NULL,"
+					"  acquired_at pg_catalog.timestamptz NOT NULL,"
+					"  floor_at pg_catalog.timestamptz,"
+					"  cap_at pg_catalog.timestamptz,"
+					"  ended_at pg_catalog.timestamptz,"
+					"  ended_how pg_catalog.text CHECK (ended_how OPERATOR(pg_catalog.=) ANY"
+					"    ('{released,expired,taken over}'::pg_catalog.text[])),"
+					"  PRIMARY KEY (worker_id, acquired_at, fencing_token));"
+					" CREATE INDEX lease_history_ended_at ON " HISTORY_TABLE " (ended_at);"
+					" COMMENT ON TABLE " HISTORY_TABLE " IS"
+					"  'Every acquisition of a worker ID by the snowflake extension and how it ended';"
+					" CREATE FUNCTION " SNOWFLAKE_STATE_SCHEMA ".lease_history_record()"
+					"  RETURNS trigger LANGUAGE plpgsql"
+					"  SET search_path = pg_catalog, pg_temp AS $f$"
+					"  BEGIN"
+					"   IF TG_OP = 'UPDATE' THEN"
+					"    IF OLD.fencing_token IS DISTINCT FROM NEW.fencing_token"
+					"       OR OLD.acquired_at IS DISTINCT FROM NEW.acquired_at THEN"
+					"     UPDATE " HISTORY_TABLE " h"
+					"        SET ended_at = coalesce(OLD.released_at, now()),"
+					"            ended_how = CASE WHEN OLD.released_at IS NOT NULL THEN 'released'"
+					"                             WHEN OLD.expires_at < now() THEN 'expired'"
+					"                             ELSE 'taken over' END,"
+					"            cap_at = OLD.minting_until"
+					"      WHERE h.worker_id = OLD.worker_id AND h.acquired_at = OLD.acquired_at"
+					"        AND h.fencing_token = OLD.fencing_token AND h.ended_at IS NULL;"
+					"    ELSIF OLD.released_at IS NULL AND NEW.released_at IS NOT NULL THEN"
+					"     UPDATE " HISTORY_TABLE " h"
+					"        SET ended_at = NEW.released_at, ended_how = 'released',"
+					"            cap_at = NEW.minting_until"
+					"      WHERE h.worker_id = NEW.worker_id AND h.acquired_at = NEW.acquired_at"
+					"        AND h.fencing_token = NEW.fencing_token AND h.ended_at IS NULL;"
+					"     RETURN NULL;"
+					"    ELSE"
+					"     RETURN NULL;"
+					"    END IF;"
+					"   END IF;"
+					"   INSERT INTO " HISTORY_TABLE " (worker_id, fencing_token, holder_system_id,"
+					"     holder_host, holder_port, holder_cluster_name, holder_pid, acquired_at, floor_at)"
+					"   VALUES (NEW.worker_id, NEW.fencing_token, NEW.holder_system_id, NEW.holder_host,"
+					"     NEW.holder_port, NEW.holder_cluster_name, NEW.holder_pid, NEW.acquired_at,"
+					"     NEW.last_minted_at)"
+					"   ON CONFLICT DO NOTHING;"
+					"   RETURN NULL;"
+					"  END $f$;"
+					" CREATE TRIGGER lease_history_insert AFTER INSERT ON " LEASE_TABLE
+					"  FOR EACH ROW EXECUTE FUNCTION " SNOWFLAKE_STATE_SCHEMA ".lease_history_record();"
+					" CREATE TRIGGER lease_history_update AFTER UPDATE ON " LEASE_TABLE
+					"  FOR EACH ROW WHEN (OLD.fencing_token IS DISTINCT FROM NEW.fencing_token"
+					"   OR OLD.acquired_at IS DISTINCT FROM NEW.acquired_at"
+					"   OR (OLD.released_at IS NULL AND NEW.released_at IS NOT NULL))"
+					"  EXECUTE FUNCTION " SNOWFLAKE_STATE_SCHEMA ".lease_history_record();"
+					" INSERT INTO " HISTORY_TABLE " (worker_id, fencing_token, holder_system_id,"
+					"   holder_host, holder_port, holder_cluster_name, holder_pid, acquired_at, floor_at)"
+					"  SELECT l.worker_id, l.fencing_token, l.holder_system_id, l.holder_host,"
+					"    l.holder_port, l.holder_cluster_name, l.holder_pid, l.acquired_at, l.last_minted_at"
+					"  FROM " LEASE_TABLE " l WHERE l.released_at IS NULL;"
+					" GRANT SELECT ON " HISTORY_TABLE " TO pg_monitor;"
+					" BEGIN"
+					"  GRANT USAGE ON SCHEMA " SNOWFLAKE_STATE_SCHEMA " TO pg_monitor;"
+					" EXCEPTION WHEN insufficient_privilege THEN NULL;"
+					" END;"
+					" EXCEPTION WHEN insufficient_privilege THEN NULL;"
+					" END;"
+					" END $do$",
+					0, NULL, NULL, err))
+		return false;
+
+	if (snowflake_lease_history_retention == 0)
+		return true;
+	if (!snowflake_coord_exec("SELECT pg_catalog.to_regclass('" HISTORY_TABLE "') IS NOT NULL"
+					"   AND pg_catalog.has_table_privilege('" HISTORY_TABLE "', 'DELETE')",
+					0, NULL, &res, err))
+		return false;
+	if (strcmp(COORD_VALUE(&res, 0, 0), "t") != 0)
+		return true;
+	params[0] = int_text(snowflake_lease_history_retention);
+	return snowflake_coord_exec("DELETE FROM " HISTORY_TABLE " h WHERE h.ended_at OPERATOR(pg_catalog.<)"
+					" (pg_catalog.now() OPERATOR(pg_catalog.-)"
+					"  pg_catalog.make_interval(secs => $1::pg_catalog.float8))",
+					1, params, NULL, err);
+}
+
+/*
  * Create the coordination table when missing, and check who owns it and
  * its schema (SNOWFLAKE_OWNER_PROBLEMS_SQL): a superuser, or the role this
  * keeper connects as.
@@ -136,7 +259,7 @@ lease_ref_params(const SnowflakeLeaseRef *refs, int n,
 bool
 snowflake_lease_table_ensure(char *err)
 {
-	const char *params[1] = {"{worker_lease}"};
+	const char *params[1] = {"{worker_lease,lease_history}"};
 	CoordResult res;
 	int			attempt;
 
@@ -198,7 +321,7 @@ snowflake_lease_table_ensure(char *err)
 					0, NULL, &res, err))
 		return false;
 	table_has_clock_report = strcmp(COORD_VALUE(&res, 0, 0), "2") == 0;
-	return true;
+	return lease_history_ensure(err);
 }
 
 /*
