@@ -104,6 +104,7 @@ foreach my $name (@names)
 					PERFORM pg_sleep(0.01);
 				END;
 				COMMIT;
+				PERFORM pg_sleep(0.001);	-- a steady load, not all of the CPU
 				EXIT WHEN clock_timestamp() - t0 >= make_interval(secs => seconds)
 					OR EXISTS (SELECT FROM stop);
 			END LOOP;
