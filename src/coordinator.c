@@ -53,6 +53,7 @@ static PGconn *conn = NULL;
 static bool fresh = false;		/* a new session: locks must be taken again */
 static int	previous_pid = 0;	/* backend PID of the last session dropped */
 static bool embedded_started = false;
+static bool read_only_dropped = false;	/* the last session was read-only */
 
 bool
 snowflake_coord_embedded(void)
@@ -243,7 +244,8 @@ connect_once(const char *const *keywords, const char *const *values,
  * own time limit (connect_timeout, else COORD_TIMEOUT_MS), starting with the
  * one that worked last.  target_session_attrs defaults to read-write, so a
  * standby (or a primary being demoted) is passed over: lease statements
- * only ever fail there.
+ * only ever fail there.  A session that turns out read-only anyway (with
+ * target_session_attrs=any) is dropped, and its host tried last.
  */
 bool
 snowflake_coord_connect(char *err)
@@ -314,6 +316,10 @@ snowflake_coord_connect(char *err)
 		}
 	}
 	nhosts = Max(1, Max(csv_length(hosts), csv_length(hostaddrs)));
+	/* a host found read-only (target_session_attrs=any) is tried last */
+	if (read_only_dropped)
+		first_host++;
+	read_only_dropped = false;
 	if (first_host >= nhosts)
 		first_host = 0;
 
@@ -425,6 +431,7 @@ exec_libpq(const char *sql, int nparams, const char *const *params,
 					PQresultErrorMessage(last));
 			PQclear(last);
 			snowflake_coord_disconnect();
+			read_only_dropped = true;
 			return false;
 		}
 		set_err(err, "", PQresultErrorMessage(last));
