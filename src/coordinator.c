@@ -264,6 +264,7 @@ snowflake_coord_connect(char *err)
 	int			nopts = 0;
 	int			base;
 	int			k;
+	bool		plain;
 
 	if (snowflake_coord_embedded())
 	{
@@ -275,7 +276,11 @@ snowflake_coord_connect(char *err)
 		return true;
 	snowflake_coord_disconnect();
 
-	opts = PQconninfoParse(snowflake_coordinator, &msg);
+	/* a plain database name is a connection string too, as for libpq */
+	plain = strchr(snowflake_coordinator, '=') == NULL &&
+		strncmp(snowflake_coordinator, "postgres://", 11) != 0 &&
+		strncmp(snowflake_coordinator, "postgresql://", 13) != 0;
+	opts = PQconninfoParse(plain ? "" : snowflake_coordinator, &msg);
 	if (opts == NULL)
 	{
 		set_err(err, "invalid snowflake.coordinator: ", msg ? msg : "out of memory");
@@ -314,6 +319,12 @@ snowflake_coord_connect(char *err)
 			values[base] = o->val;
 			base++;
 		}
+	}
+	if (plain && snowflake_coordinator[0] != '\0')
+	{
+		keywords[base] = "dbname";
+		values[base] = snowflake_coordinator;
+		base++;
 	}
 	nhosts = Max(1, Max(csv_length(hosts), csv_length(hostaddrs)));
 	/* a host found read-only (target_session_attrs=any) is tried last */
