@@ -81,3 +81,11 @@ dist:
 # tree, as "make install" would).
 package:
 	bash $(srcdir)/test/package.sh
+
+# The HA coordinator test on the real stack (etcd, Patroni; docs/fleet.md) at
+# full length: three crashes of the leader and three switchovers.
+# installcheck runs its short version (one of each).
+.PHONY: ha-test
+ha-test:
+	SNOWFLAKE_HA_FULL=1 $(MAKE) installcheck REGRESS= ISOLATION= \
+		PROVE_TESTS=test/t/060_ha_patroni.pl

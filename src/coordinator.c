@@ -53,6 +53,7 @@ static PGconn *conn = NULL;
 static bool fresh = false;		/* a new session: locks must be taken again */
 static int	previous_pid = 0;	/* backend PID of the last session dropped */
 static bool embedded_started = false;
+static bool read_only_dropped = false;	/* the last session was read-only */
 
 bool
 snowflake_coord_embedded(void)
@@ -83,7 +84,9 @@ snowflake_coord_disconnect(void)
 {
 	if (conn != NULL)
 	{
-		previous_pid = PQbackendPID(conn);
+		/* an attempt that never had a session does not count */
+		if (PQbackendPID(conn) != 0)
+			previous_pid = PQbackendPID(conn);
 		PQfinish(conn);
 	}
 	conn = NULL;
@@ -150,46 +153,56 @@ wait_socket(bool for_write, int64 deadline, char *err)
 	}
 }
 
-/*
- * Make sure there is a session with the coordinator.  Embedded, the lease
- * keeper's own backend is the session.
- */
-bool
-snowflake_coord_connect(char *err)
+/* The number of entries of a comma-separated libpq host or port list. */
+static int
+csv_length(const char *list)
 {
-	const char *keywords[5];
-	const char *values[5];
+	int			n = 1;
+
+	if (list == NULL || list[0] == '\0')
+		return 0;
+	for (; *list; list++)
+		if (*list == ',')
+			n++;
+	return n;
+}
+
+/* Entry i of a comma-separated list, palloc'd ("" when out of range). */
+static char *
+csv_entry(const char *list, int i)
+{
+	const char *end;
+
+	if (list == NULL)
+		return "";
+	while (i-- > 0)
+	{
+		list = strchr(list, ',');
+		if (list == NULL)
+			return "";
+		list++;
+	}
+	end = strchr(list, ',');
+	return pnstrdup(list, end ? end - list : strlen(list));
+}
+
+/*
+ * One connection attempt with the given parameters, waiting at most
+ * timeout_ms; on success "conn" is the new session.
+ */
+static bool
+connect_once(const char *const *keywords, const char *const *values,
+			 int64 timeout_ms, char *err)
+{
 	int64		deadline;
 
-	if (snowflake_coord_embedded())
-	{
-		if (!embedded_started)
-			fresh = embedded_started = true;
-		return true;
-	}
-	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
-		return true;
-	snowflake_coord_disconnect();
-
-	/* the connection string comes last, so that its settings win */
-	keywords[0] = "application_name";
-	values[0] = "snowflake lease keeper";
-	keywords[1] = "connect_timeout";
-	values[1] = "5";
-	keywords[2] = "options";
-	values[2] = "-c search_path=pg_catalog,pg_temp";
-	keywords[3] = "dbname";
-	values[3] = snowflake_coordinator;
-	keywords[4] = NULL;
-	values[4] = NULL;
-
-	conn = PQconnectStartParams(keywords, values, 1);
+	conn = PQconnectStartParams(keywords, values, 0);
 	if (conn == NULL)
 	{
 		set_err(err, "", "out of memory");
 		return false;
 	}
-	deadline = snowflake_monotonic_ms() + COORD_TIMEOUT_MS;
+	deadline = snowflake_monotonic_ms() + timeout_ms;
 	for (;;)
 	{
 		PostgresPollingStatusType st;
@@ -201,6 +214,11 @@ snowflake_coord_connect(char *err)
 			break;
 		if (!wait_socket(st == PGRES_POLLING_WRITING, deadline, err))
 		{
+			char		who[COORD_ERRLEN];
+
+			snprintf(who, sizeof(who), "the coordinator at %s port %s did not answer in time",
+					 PQhost(conn) ? PQhost(conn) : "?", PQport(conn) ? PQport(conn) : "?");
+			set_err(err, "", who);
 			snowflake_coord_disconnect();
 			return false;
 		}
@@ -211,6 +229,143 @@ snowflake_coord_connect(char *err)
 		snowflake_coord_disconnect();
 		return false;
 	}
+	return true;
+}
+
+/*
+ * Make sure there is a session with the coordinator.  Embedded, the lease
+ * keeper's own backend is the session.
+ *
+ * A connection string may name several hosts (an HA coordinator:
+ * "host=a,b,c", see docs/fleet.md).  libpq tries them in turn, but when it
+ * is driven asynchronously, as here, it never gives up on a host that
+ * accepts the connection and then says nothing (a stalled server, a host
+ * gone from the network): each host is therefore tried on its own, with its
+ * own time limit (connect_timeout, else COORD_TIMEOUT_MS), starting with the
+ * one that worked last.  target_session_attrs defaults to read-write, so a
+ * standby (or a primary being demoted) is passed over: lease statements
+ * only ever fail there.  A session that turns out read-only anyway (with
+ * target_session_attrs=any) is dropped, and its host tried last.
+ */
+bool
+snowflake_coord_connect(char *err)
+{
+	static int	first_host = 0; /* the host that worked last */
+	PQconninfoOption *opts;
+	PQconninfoOption *o;
+	const char **keywords;
+	const char **values;
+	const char *hosts = NULL;
+	const char *hostaddrs = NULL;
+	const char *ports = NULL;
+	int64		timeout_ms = COORD_TIMEOUT_MS;
+	char	   *msg = NULL;
+	int			nhosts;
+	int			nopts = 0;
+	int			base;
+	int			k;
+	bool		plain;
+
+	if (snowflake_coord_embedded())
+	{
+		if (!embedded_started)
+			fresh = embedded_started = true;
+		return true;
+	}
+	if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
+		return true;
+	snowflake_coord_disconnect();
+
+	/* a plain database name is a connection string too, as for libpq */
+	plain = strchr(snowflake_coordinator, '=') == NULL &&
+		strncmp(snowflake_coordinator, "postgres://", 11) != 0 &&
+		strncmp(snowflake_coordinator, "postgresql://", 13) != 0;
+	opts = PQconninfoParse(plain ? "" : snowflake_coordinator, &msg);
+	if (opts == NULL)
+	{
+		set_err(err, "invalid snowflake.coordinator: ", msg ? msg : "out of memory");
+		if (msg)
+			PQfreemem(msg);
+		return false;
+	}
+	for (o = opts; o->keyword != NULL; o++)
+		nopts++;
+	keywords = palloc0(sizeof(char *) * (nopts + 8));
+	values = palloc0(sizeof(char *) * (nopts + 8));
+
+	/* defaults first: the connection string's own settings come later and win */
+	keywords[0] = "application_name";
+	values[0] = "snowflake lease keeper";
+	keywords[1] = "options";
+	values[1] = "-c search_path=pg_catalog,pg_temp";
+	keywords[2] = "target_session_attrs";
+	values[2] = "read-write";
+	base = 3;
+	for (o = opts; o->keyword != NULL; o++)
+	{
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "host") == 0)
+			hosts = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			hostaddrs = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			ports = o->val;
+		else
+		{
+			if (strcmp(o->keyword, "connect_timeout") == 0 && atoi(o->val) > 0)
+				timeout_ms = Max(2, atoi(o->val)) * (int64) 1000;
+			keywords[base] = o->keyword;
+			values[base] = o->val;
+			base++;
+		}
+	}
+	if (plain && snowflake_coordinator[0] != '\0')
+	{
+		keywords[base] = "dbname";
+		values[base] = snowflake_coordinator;
+		base++;
+	}
+	nhosts = Max(1, Max(csv_length(hosts), csv_length(hostaddrs)));
+	/* a host found read-only (target_session_attrs=any) is tried last */
+	if (read_only_dropped)
+		first_host++;
+	read_only_dropped = false;
+	if (first_host >= nhosts)
+		first_host = 0;
+
+	for (k = 0; k < nhosts; k++)
+	{
+		int			h = (first_host + k) % nhosts;
+		int			n = base;
+
+		if (hosts)
+		{
+			keywords[n] = "host";
+			values[n++] = nhosts > 1 ? csv_entry(hosts, h) : hosts;
+		}
+		if (hostaddrs)
+		{
+			keywords[n] = "hostaddr";
+			values[n++] = nhosts > 1 ? csv_entry(hostaddrs, h) : hostaddrs;
+		}
+		if (ports)
+		{
+			keywords[n] = "port";
+			values[n++] = csv_length(ports) > 1 ? csv_entry(ports, h) : ports;
+		}
+		keywords[n] = NULL;
+		values[n] = NULL;
+		if (connect_once(keywords, values, timeout_ms, err))
+		{
+			first_host = h;
+			break;
+		}
+	}
+	PQconninfoFree(opts);
+	if (conn == NULL)
+		return false;
+
 	PQsetNoticeReceiver(conn, ignore_notice, NULL);
 	fresh = true;
 
@@ -273,6 +428,23 @@ exec_libpq(const char *sql, int nparams, const char *const *params,
 	st = PQresultStatus(last);
 	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
 	{
+		const char *state = PQresultErrorField(last, PG_DIAG_SQLSTATE);
+
+		/*
+		 * A read-only coordinator (a standby, or a primary being demoted in
+		 * a failover) can do nothing for the leases: drop the session, so
+		 * that the next attempt looks for the read-write one.  No lease is
+		 * given up for it.
+		 */
+		if (state != NULL && strcmp(state, "25006") == 0)
+		{
+			set_err(err, "the coordinator is read-only (a failover?): ",
+					PQresultErrorMessage(last));
+			PQclear(last);
+			snowflake_coord_disconnect();
+			read_only_dropped = true;
+			return false;
+		}
 		set_err(err, "", PQresultErrorMessage(last));
 		PQclear(last);
 		if (PQstatus(conn) != CONNECTION_OK)
