@@ -126,9 +126,10 @@ CREATE FUNCTION snowflake_status(
 	OUT waits_high_water bigint,
 	OUT refusals_clock bigint,
 	OUT refusals_high_water bigint,
-	OUT refusals_other bigint)
+	OUT refusals_other bigint,
+	OUT idle_resumes bigint)
 RETURNS SETOF record
-AS 'MODULE_PATHNAME', 'snowflake_status'
+AS 'MODULE_PATHNAME', 'snowflake_status_1_1'
 LANGUAGE C VOLATILE PARALLEL SAFE;
 
 CREATE VIEW snowflake_status AS SELECT * FROM snowflake_status();

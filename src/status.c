@@ -21,6 +21,11 @@
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(snowflake_status);
+PG_FUNCTION_INFO_V1(snowflake_status_1_1);
+
+/* Columns of snowflake_status() as version 1.0 and 1.1 of the SQL define it. */
+#define STATUS_COLS_1_0 22
+#define STATUS_COLS_1_1 23
 
 static Datum
 timestamp_of_ms(int64 ms)
@@ -56,11 +61,16 @@ sum_counters(pg_atomic_uint64 *counters)
 
 #define Uint64Datum(v) Int64GetDatum((int64) (v))
 
-/* One row per slot; one line per column, in the order of the view. */
-Datum
-snowflake_status(PG_FUNCTION_ARGS)
+/*
+ * One row per slot; one line per column, in the order of the view.  "ncols"
+ * is the number of columns of the SQL function that called: a database
+ * that has not run ALTER EXTENSION snowflake UPDATE yet still has the 1.0
+ * definition, which calls snowflake_status (as pg_stat_statements does).
+ */
+static void
+status_rows(FunctionCallInfo fcinfo, int ncols)
 {
-#define STATUS_COLS 22
+#define STATUS_COLS STATUS_COLS_1_1
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SnowflakeShared *sh;
 	int64		mark;
@@ -72,6 +82,12 @@ snowflake_status(PG_FUNCTION_ARGS)
 	snowflake_require_preload();
 	sh = snowflake_shared;
 	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != ncols)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("snowflake_status() is defined with %d columns, not the %d of its C function",
+						rsinfo->setDesc->natts, ncols),
+				 errhint("Run ALTER EXTENSION snowflake UPDATE.")));
 	wall_now = GetCurrentTimestamp();
 	mono_now = snowflake_deadline_clock_ms();
 
@@ -139,9 +155,28 @@ snowflake_status(PG_FUNCTION_ARGS)
 		values[c++] = Uint64Datum(pg_atomic_read_u64(&s->refusals[SNOWFLAKE_CAUSE_CLOCK]));
 		values[c++] = Uint64Datum(pg_atomic_read_u64(&s->refusals[SNOWFLAKE_CAUSE_MARK]));
 		values[c++] = Uint64Datum(pg_atomic_read_u64(&s->refusals[SNOWFLAKE_CAUSE_OTHER]));
-		Assert(c == STATUS_COLS);
+		Assert(c == STATUS_COLS_1_0);
+		/* 1.1 */
+		values[c++] = Uint64Datum(pg_atomic_read_u64(&sh->idle_resumes));
+		Assert(c == STATUS_COLS_1_1);
 
+		/* the columns past ncols are left off */
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+}
+
+/* The 1.0 definition's function: 22 columns. */
+Datum
+snowflake_status(PG_FUNCTION_ARGS)
+{
+	status_rows(fcinfo, STATUS_COLS_1_0);
+	return (Datum) 0;
+}
+
+/* The 1.1 definition's function: 23 columns, idle_resumes last. */
+Datum
+snowflake_status_1_1(PG_FUNCTION_ARGS)
+{
+	status_rows(fcinfo, STATUS_COLS_1_1);
 	return (Datum) 0;
 }

@@ -68,6 +68,15 @@ for my $old (@versions)
 	my $db = 'from_' . ($old =~ s/\./_/gr);
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
 	$node->safe_psql($db, "CREATE EXTENSION snowflake VERSION '$old'");
+	# Until the update, the newest library serves the old definitions: the
+	# status view keeps the columns of $old.
+	my $cols = $node->safe_psql($db,
+		"SELECT count(*) FROM pg_attribute
+		  WHERE attrelid = 'snowflake_status'::regclass AND attnum > 0");
+	is($node->safe_psql($db,
+			"SELECT count(*) FROM snowflake_status WHERE slot >= 0"),
+		$node->safe_psql($db, 'SHOW snowflake.worker_slots'),
+		"${old}'s snowflake_status ($cols columns) works before the update");
 	$node->safe_psql($db, 'ALTER EXTENSION snowflake UPDATE');
 	is($node->safe_psql($db,
 			"SELECT extversion FROM pg_extension WHERE extname = 'snowflake'"),
