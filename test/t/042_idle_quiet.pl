@@ -12,7 +12,9 @@
 #   mints above every ID the primary minted;
 # - the first mint after the idle minute returns within 50 ms on both, is
 #   counted in snowflake_status.idle_resumes, and the embedded server's
-#   leases are held again.
+#   leases are held again;
+# - with its lease keeper stopped (SIGSTOP), an idle embedded server refuses
+#   to mint (SF003) rather than mint under a lapsed lease.
 
 use strict;
 use warnings;
@@ -189,6 +191,28 @@ foreach my $node ($primary, $fleet)
 is($primary->safe_psql('postgres',
 		"SELECT string_agg(DISTINCT lease_state, ',') FROM snowflake_status"),
 	'held', 'the embedded server renewed its leases to mint');
+
+# A lease keeper that is stopped renews nothing: once the embedded server
+# has idled again, a mint asks for the renewal, waits a second and refuses
+# (SF003, saying the lease lapsed while the server was idle); the keeper,
+# resumed, renews on the request of the next mint.
+ok( poll_until(
+		$primary, q{
+		SELECT bool_and(lease_state = 'idle'
+		                AND fencing_deadline < clock_timestamp())
+		FROM snowflake_status}, 30),
+	'the embedded server idles again');
+my $keeper = keeper_pid($primary);
+kill('STOP', $keeper);
+push @frozen, $keeper;
+$r = try_sql($primary, 'SELECT snowflake_nextval()');
+is($r->{sqlstate}, 'SF003', 'with its lease keeper stopped, an idle server refuses to mint (SF003)');
+like($r->{err}, qr/lapsed while the server was idle/,
+	'the refusal says the lease lapsed while the server was idle');
+thaw();
+$r = try_sql($primary, 'SELECT snowflake_nextval()');
+is($r->{ret}, 0, 'the resumed lease keeper renews for the next mint')
+  or diag $r->{err};
 
 $_->stop for ($standby, $primary, $fleet, $coord);
 done_testing();
