@@ -732,7 +732,11 @@ COMMENT ON FUNCTION snowflake_restore_floor() IS
 	'after a restore into another cluster: raise this server''s floor above every ID in this database''s snowflake columns';
 -- snowflake_status gains columns: ms_minted, saturation_ratio,
 -- ids_elsewhere, last_renewal_at, renewal_latency_ms, fencing_left_ms, the
--- clock's synchronisation and the lease keeper's last problem.
+-- clock's synchronisation, the lease keeper's last problem, and
+-- idle_resumes (minting resumed after the server was idle,
+-- snowflake.idle_after).  The 1.0 definition keeps working with the 1.1
+-- library until this runs: it calls the C function snowflake_status, which
+-- returns the 22 columns of 1.0.
 DROP VIEW snowflake_status;
 DROP FUNCTION snowflake_status();
 CREATE FUNCTION snowflake_status(
@@ -767,7 +771,8 @@ CREATE FUNCTION snowflake_status(
 	OUT clock_synchronized boolean,
 	OUT clock_est_error_ms double precision,
 	OUT clock_max_error_ms double precision,
-	OUT lease_error text)
+	OUT lease_error text,
+	OUT idle_resumes bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'snowflake_status_1_1'
 LANGUAGE C VOLATILE PARALLEL SAFE;

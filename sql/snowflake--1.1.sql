@@ -136,7 +136,8 @@ CREATE FUNCTION snowflake_status(
 	OUT clock_synchronized boolean,
 	OUT clock_est_error_ms double precision,
 	OUT clock_max_error_ms double precision,
-	OUT lease_error text)
+	OUT lease_error text,
+	OUT idle_resumes bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'snowflake_status_1_1'
 LANGUAGE C VOLATILE PARALLEL SAFE;

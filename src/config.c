@@ -33,6 +33,7 @@ int			snowflake_max_clock_wait = 20;
 int			snowflake_max_batch = 1000000;
 bool		snowflake_clock_borrow = false;
 int			snowflake_high_water_horizon = 1000;
+int			snowflake_idle_after = 30000;
 char	   *snowflake_database = NULL;
 char	   *snowflake_coordinator = NULL;
 int			snowflake_lease_ttl = 30000;
@@ -385,6 +386,13 @@ define_gucs(void)
 							"After a restart, minting waits until the clock passes the mark, at most this long when the clock is right.",
 							&snowflake_high_water_horizon,
 							1000, 10, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("snowflake.idle_after",
+							"How long without minting before the server counts as idle.",
+							"An idle server advances no high-water mark and, with an embedded coordinator, renews no lease, so it writes no WAL; the first mint after it pays one commit. 0: never idle.",
+							&snowflake_idle_after,
+							30000, 0, 86400000,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("snowflake.database",

@@ -27,6 +27,7 @@ extern int	snowflake_max_clock_wait;
 extern int	snowflake_max_batch;
 extern bool snowflake_clock_borrow;
 extern int	snowflake_high_water_horizon;
+extern int	snowflake_idle_after;
 extern char *snowflake_database;
 extern char *snowflake_coordinator;
 extern int	snowflake_lease_ttl;

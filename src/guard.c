@@ -6,7 +6,8 @@
  * Run by the background worker (worker.c), beside the minting path and
  * never in it.
  *
- * Clock guard: on every tick the worker reads the wall clock and the
+ * Clock guard: on every tick (every Min(100 ms, horizon / 4) while minting
+ * goes on, every second while idle) the worker reads the wall clock and the
  * monotonic clock; a difference between how far each moved is a step of the
  * wall clock.  Steps of a millisecond or more are logged with their size and
  * counted, backward and forward, and the clock's state (behind the highest
@@ -22,7 +23,11 @@
  * the minting floor to it, so minting resumes only once the wall clock has
  * passed it, and only then publishes a mark.  It does so when the first
  * backend asks to mint (SnowflakeShared.mint_wanted), not before, so that
- * what it records is the layout the server first minted with.  The table
+ * what it records is the layout the server first minted with.  While the
+ * server is idle (snowflake.idle_after without a mint) the mark stays where
+ * it is, so nothing is written; the first backend that reaches it asks
+ * (mint_wanted) and waits for the one commit that stores a new mark
+ * (docs/idle.md).  The table
  * (snowflake_state.server_state, created by the worker outside the
  * extension, so that DROP EXTENSION cannot lose it) also records the
  * layout the server first minted with; a different configured layout
@@ -65,9 +70,20 @@
 /* A wall clock step this large (ms) or larger is logged and counted. */
 #define STEP_THRESHOLD_MS	1
 
+/*
+ * How often the guard looks at the clock while the server is idle (or a
+ * standby, or before its first mint), in ms; busy, it ticks every
+ * Min(100, snowflake.high_water_horizon / 4) ms.  Steps are measured the
+ * same whatever the tick (see snowflake_guard_watch_clock), so a slower
+ * tick only sees a step later; backends that mint see a step back
+ * themselves at once (mint_wait.c).
+ */
+#define IDLE_TICK_MS		1000
+
 static int64 last_wall_ns = -1;
 static int64 last_mono_ns = -1;
 static bool mark_loaded = false;
+static SnowflakeIdleWatch idle_watch = SNOWFLAKE_IDLE_WATCH_INIT;
 static uint64 logged_seen = 0;	/* regressions_seen_minting logged */
 #define STATE_TABLE SNOWFLAKE_STATE_SCHEMA ".server_state"
 
@@ -140,6 +156,13 @@ warn_daily_if_time_runs_out(int64 mono_ns)
 		last_warned_ns = mono_ns;
 }
 
+/* The guard's tick while minting goes on, in ms. */
+static int64
+busy_tick_ms(void)
+{
+	return Max(1, Min(100, snowflake_high_water_horizon / 4));
+}
+
 void
 snowflake_guard_watch_clock(void)
 {
@@ -153,9 +176,15 @@ snowflake_guard_watch_clock(void)
 	if (last_wall_ns >= 0)
 	{
 		int64		step_ns = (wall - last_wall_ns) - (mono - last_mono_ns);
-		/* allow for NTP slewing (at most 500 ppm) over long ticks */
+
+		/*
+		 * The kernel slews CLOCK_REALTIME and CLOCK_MONOTONIC alike (NTP
+		 * frequency, adjtime), so only a step makes them move apart.  The
+		 * allowance, a thousandth of the time between ticks, is capped at
+		 * that of a busy tick: an idle tick sees every step a busy one sees.
+		 */
 		int64		threshold_ns = STEP_THRESHOLD_MS * 1000000 +
-			(mono - last_mono_ns) / 1000;
+			Min(mono - last_mono_ns, busy_tick_ms() * 1000000) / 1000;
 
 		if (step_ns <= -threshold_ns)
 		{
@@ -363,30 +392,45 @@ resume_from_stored_mark(int64 *new_mark)
 	return true;
 }
 
+/* Whether the configured layout differs from the recorded one. */
+static pg_noinline bool
+layout_mismatched(void)
+{
+	bool		mismatch;
+
+	SpinLockAcquire(&snowflake_shared->guard_mutex);
+	mismatch = snowflake_shared->layout_mismatch;
+	SpinLockRelease(&snowflake_shared->guard_mutex);
+	return mismatch;
+}
+
 /*
  * Keep the durable mark ahead of the clock.  On a standby, only wait.
  * Returns how many milliseconds the caller may sleep before calling again.
+ *
+ * While the server is idle (snowflake.idle_after without a mint), the mark
+ * stays where it is and nothing is written: backends mint below it as
+ * before, and the first one that reaches it waits, with mint_wanted set,
+ * for the one commit that stores a new mark (snowflake_await_mark).
  */
 int64
 snowflake_guard_keep_mark(void)
 {
 	SnowflakeShared *sh = snowflake_shared;
 	int64		horizon = snowflake_high_water_horizon;
-	int64		tick = Max(1, Min(100, horizon / 4));
+	int64		tick;
 	int64		now = snowflake_clock_read();
 	int64		mark = (int64) pg_atomic_read_u64(&sh->hwm_ms);
 	int64		floor = (int64) pg_atomic_read_u64(&sh->max_ms);
 	int64		new_mark;
-	bool		mismatch;
+	bool		idle;
+	bool		wanted;
 	MemoryContext oldcxt = CurrentMemoryContext;
 
 	if (RecoveryInProgress())
-		return 100;
+		return IDLE_TICK_MS;
 
-	SpinLockAcquire(&sh->guard_mutex);
-	mismatch = sh->layout_mismatch;
-	SpinLockRelease(&sh->guard_mutex);
-	if (mismatch)
+	if (layout_mismatched())
 		return 1000;
 
 	/*
@@ -394,11 +438,22 @@ snowflake_guard_keep_mark(void)
 	 * mint: the layout recorded is the one the server first minted with.
 	 */
 	if (!mark_loaded && pg_atomic_read_u32(&sh->mint_wanted) == 0)
-		return tick;
+		return IDLE_TICK_MS;
+
+	idle = snowflake_idle_check(&idle_watch, snowflake_monotonic_ms());
+	tick = idle ? IDLE_TICK_MS : busy_tick_ms();
 
 	/* Enough room ahead of the clock and of the floor: nothing to do yet. */
 	if (mark_loaded && now + horizon / 2 < mark && floor < mark)
-		return Min(tick, mark - horizon / 2 - now);
+		return Max(1, Min(tick, mark - horizon / 2 - now));
+
+	/* Idle, and no backend waits at the mark: it stays where it is. */
+	if (mark_loaded && idle && floor < mark &&
+		pg_atomic_read_u32(&sh->mint_wanted) == 0)
+		return tick;
+
+	/* taken before the mark is stored: a backend that asks later asks again */
+	wanted = pg_atomic_exchange_u32(&sh->mint_wanted, 0) != 0;
 
 	/*
 	 * A floor raised above the mark (snowflake_raise_floor, after a restore
@@ -423,6 +478,8 @@ snowflake_guard_keep_mark(void)
 		if (ok)
 		{
 			/* committed, WAL flushed: now backends may use it */
+			if (mark_loaded && idle && wanted)
+				pg_atomic_fetch_add_u64(&sh->idle_resumes, 1);
 			mark_loaded = true;
 			pg_atomic_write_u64(&sh->hwm_ms, (uint64) new_mark);
 			set_problem("");
@@ -437,6 +494,9 @@ snowflake_guard_keep_mark(void)
 		edata = CopyErrorData();
 		FlushErrorState();
 		snowflake_worker_xact_abort();
+		/* the backend that asked still waits (or has given up): ask again */
+		if (wanted)
+			pg_atomic_write_u32(&sh->mint_wanted, 1);
 		/* the lease keeper created the schema at the same moment: again */
 		race = edata->sqlerrcode == ERRCODE_UNIQUE_VIOLATION && !mark_loaded;
 		if (!race)
@@ -451,5 +511,6 @@ snowflake_guard_keep_mark(void)
 	}
 	PG_END_TRY();
 
-	return tick;
+	/* a backend resumed minting: look again as often as a busy server */
+	return wanted ? busy_tick_ms() : tick;
 }

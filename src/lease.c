@@ -61,6 +61,12 @@
  *   name below is schema-qualified, and the schema and table are checked
  *   for their owner before use (SNOWFLAKE_OWNER_PROBLEMS_SQL).
  *
+ * Idle (embedded): renewals stop while the server mints nothing for
+ * snowflake.idle_after, so that it writes no WAL; the leases lapse at their
+ * deadlines like leases whose renewals failed, and a backend that finds
+ * them lapsed asks for the renewal and waits for it (renew_if_due).  A
+ * fleet renews on schedule: that writes on the coordinator only.
+ *
  * Fencing: a slot mints only while CLOCK_BOOTTIME reads below its
  * deadline, the time the last renewal that succeeded was sent plus
  * snowflake.lease_ttl minus snowflake.fencing_margin.  The coordinator set
@@ -123,6 +129,10 @@ static bool was_standby = false;
 static int64 failing_since = -1;
 static char logged_err[COORD_ERRLEN];
 static int64 logged_at = 0;
+static SnowflakeIdleWatch idle_watch = SNOWFLAKE_IDLE_WATCH_INIT;
+
+/* The longest the keeper sleeps when nothing is due, in ms. */
+#define KEEPER_MAX_SLEEP_MS	60000
 
 /* Slot i's lease was taken by someone else. */
 static void
@@ -289,7 +299,7 @@ publish_ready(void)
 	int64		now = snowflake_unix_ms_to_cluster(snowflake_wall_unix_ms());
 	int64		mono = snowflake_deadline_clock_ms();
 	LeaseTiming t = snowflake_lease_timing();
-	int64		wait = RETRY_MS;
+	int64		wait = KEEPER_MAX_SLEEP_MS;
 	int			i;
 
 	for (i = 0; i < sh->nslots; i++)
@@ -308,7 +318,7 @@ publish_ready(void)
 			if (snowflake_first_worker_id < 0 && snowflake_keeper_leases[i].floor_ms - now > t.ttl)
 				give_up(i);
 			else
-				wait = Min(wait, snowflake_keeper_leases[i].floor_ms + 3 - now);
+				wait = Min(wait, Min(RETRY_MS, snowflake_keeper_leases[i].floor_ms + 3 - now));
 			continue;
 		}
 		if (snowflake_keeper_leases[i].floor_ms >= 0)
@@ -322,18 +332,23 @@ publish_ready(void)
 	return Max(1, wait);
 }
 
-/* Show snowflake_keeper_leases past their deadline as expired. */
+/*
+ * Show published leases as idle while the keeper lets them lapse, else as
+ * expired past their deadline.
+ */
 static void
 refresh_states(void)
 {
 	int64		mono = snowflake_deadline_clock_ms();
+	bool		idle = pg_atomic_read_u32(&snowflake_shared->leases_idle) != 0;
 	int			i;
 
 	for (i = 0; i < snowflake_shared->nslots; i++)
 	{
 		if (snowflake_keeper_leases[i].worker_id < 0 || !snowflake_keeper_leases[i].published)
 			continue;
-		snowflake_lease_info_set_state(i, mono >= snowflake_keeper_leases[i].deadline ?
+		snowflake_lease_info_set_state(i, idle ? SNOWFLAKE_LEASE_IDLE :
+									   mono >= snowflake_keeper_leases[i].deadline ?
 									   SNOWFLAKE_LEASE_EXPIRED : SNOWFLAKE_LEASE_HELD,
 									   snowflake_keeper_leases[i].worker_id);
 	}
@@ -381,7 +396,8 @@ snowflake_lease_keeper_start(void)
 		if (s->worker_id >= 0 && info.fencing_token > 0 &&
 			(info.state == SNOWFLAKE_LEASE_HELD ||
 			 info.state == SNOWFLAKE_LEASE_EXPIRED ||
-			 info.state == SNOWFLAKE_LEASE_WAITING))
+			 info.state == SNOWFLAKE_LEASE_WAITING ||
+			 info.state == SNOWFLAKE_LEASE_IDLE))
 		{
 			snowflake_keeper_leases[i].worker_id = s->worker_id;
 			snowflake_keeper_leases[i].token = info.fencing_token;
@@ -455,24 +471,65 @@ prepare_session(bool *reached, char *err)
 	return table_ready && relock(err);
 }
 
-/* Renew when due: on schedule, or at once when a backend asks for it. */
+/*
+ * Renew when due: on schedule, or at once when a backend asks for it.
+ *
+ * Embedded, while the server is idle (snowflake.idle_after without a
+ * mint), a renewal would write WAL on this server only to move expiry on:
+ * none is sent, and the leases lapse at their fencing deadlines, shown as
+ * idle (leases_idle).  Nothing else changes: the slots stop minting at the
+ * deadline as they would for a renewal that failed, and a backend that
+ * finds them lapsed asks for a renewal (renew_wanted) and waits for it, so
+ * the server renews (or, if another server took a worker ID over, leases
+ * anew) before it mints again.  A fleet renews on schedule: that writes
+ * only on the coordinator.
+ */
 static bool
 renew_if_due(LeaseTiming t, char *err)
 {
 	int64		now;
+	bool		wanted;
+	bool		ok;
 
 	/* a renewal interval shortened by a reload applies at once */
 	next_renew_at = Min(next_renew_at, last_renew_sent + t.renew_every);
-	/* a backend whose slots the clock has carried past their caps */
-	if (pg_atomic_exchange_u32(&snowflake_shared->renew_wanted, 0) != 0)
+	/* a backend whose slots are capped, or whose leases lapsed when idle */
+	wanted = pg_atomic_exchange_u32(&snowflake_shared->renew_wanted, 0) != 0;
+	if (wanted)
 		next_renew_at = 0;
 	now = snowflake_deadline_clock_ms();
 	if (now < next_renew_at)
 		return true;
+	if (!wanted && snowflake_coord_embedded() &&
+		snowflake_idle_check(&idle_watch, now))
+	{
+		if (pg_atomic_exchange_u32(&snowflake_shared->leases_idle, 1) == 0)
+			ereport(DEBUG1,
+					(errmsg("snowflake: idle: leases are not renewed until the next mint")));
+		/* look again a renewal interval on */
+		last_renew_sent = now;
+		next_renew_at = now + t.renew_every;
+		return true;
+	}
 	last_renew_sent = now;
-	if (!renew(err))
+	ok = renew(err);
+
+	/*
+	 * Only now: a backend that finds the slots lapsed while leases_idle is
+	 * set waits for this renewal; cleared before it ended, the backend
+	 * could take the lapsed slots for a failed renewal and refuse.
+	 */
+	pg_write_barrier();
+	pg_atomic_write_u32(&snowflake_shared->leases_idle, 0);
+	if (!ok)
 		return false;
 	next_renew_at = now + t.renew_every;
+
+	/*
+	 * A backend that asked while this renewal was on its way has it now; a
+	 * capped one that still finds its slots capped asks again.
+	 */
+	pg_atomic_write_u32(&snowflake_shared->renew_wanted, 0);
 	return true;
 }
 
@@ -543,6 +600,7 @@ snowflake_lease_keeper_tick(void)
 	int64		now;
 	bool		reached = true;
 	bool		ok;
+	int			i;
 
 	if (follow_recovery())
 		return ACQUIRE_RETRY_MS;
@@ -555,17 +613,24 @@ snowflake_lease_keeper_tick(void)
 	ok = prepare_session(&reached, err) &&
 		renew_if_due(t, err) &&
 		acquire_if_missing(err);
-	sleep_ms = Min(ACQUIRE_RETRY_MS, publish_ready());
+	sleep_ms = publish_ready();
 	refresh_states();
 	snowflake_lease_info_set_round_done(true);
 	report_round(ok, reached, err);
 	MemoryContextSwitchTo(oldcxt);
 
-	/* wake for the next renewal, and retry failures soon */
+	/*
+	 * Wake for the next renewal, the next try at what could not be leased,
+	 * or a lease to publish; retry failures soon.  Backends that need the
+	 * keeper sooner set its latch.
+	 */
 	if (!ok)
 		return Min(sleep_ms, RETRY_MS);
 	now = snowflake_deadline_clock_ms();
 	sleep_ms = Min(sleep_ms, Max(1, next_renew_at - now));
+	for (i = 0; i < snowflake_shared->nslots; i++)
+		if (snowflake_keeper_leases[i].worker_id < 0)
+			sleep_ms = Min(sleep_ms, Max(1, next_acquire_at - now));
 	return Max(1, sleep_ms);
 }
 

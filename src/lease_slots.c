@@ -119,7 +119,7 @@ snowflake_lease_info_set_state(int i, SnowflakeLeaseState state,
 	info->state = state;
 	info->worker_id = worker_id;
 	if (state != SNOWFLAKE_LEASE_HELD && state != SNOWFLAKE_LEASE_EXPIRED &&
-		state != SNOWFLAKE_LEASE_WAITING)
+		state != SNOWFLAKE_LEASE_WAITING && state != SNOWFLAKE_LEASE_IDLE)
 	{
 		info->expires_at = 0;
 		info->renewed_at = 0;

@@ -15,12 +15,15 @@
  *   clock has passed that millisecond again; with snowflake.clock_borrow,
  *   the sequence numbers left in it are used first.  Every such regression
  *   is counted once (the guard logs it).
- * - A slot is about to mint at or past the durable high-water mark: wake
- *   the guard and wait a little for it to move the mark, then refuse with
+ * - A slot is about to mint at or past the durable high-water mark: ask
+ *   the guard (mint_wanted) and wait a little for it to move the mark (after
+ *   an idle period, have the keeper renew the lapsed leases meanwhile), then
+ *   refuse with
  *   the reason: the layout changed (SF006), the server is a standby
  *   (SF004), or the mark cannot be made durable (SF007).
  * - No slot can mint: right after a start, wait for the lease keeper's
- *   first round; when the wall clock has passed the slots' caps, ask the
+ *   first round; when the wall clock has passed the slots' caps, or the
+ *   leases lapsed while the server was idle (leases_idle), ask the
  *   keeper for a renewal and wait a second for it; otherwise refuse with
  *   the reason: past the fencing deadline or the cap (SF003), the pinned
  *   worker ID held by another server (SF008), or none leased (SF002).
@@ -178,6 +181,24 @@ snowflake_count_regression(int64 floor_ms, int64 behind_ms)
 	pg_atomic_fetch_add_u64(&sh->regressions_seen_minting, 1);
 }
 
+/*
+ * Ask the lease keeper for a renewal now: slots capped by a clock that ran
+ * past what the coordinator acknowledged, or leases that lapsed while the
+ * server was idle.
+ */
+static void
+request_renewal(SnowflakeShared *sh)
+{
+	Latch	   *latch;
+
+	pg_atomic_write_u32(&sh->renew_wanted, 1);
+	SpinLockAcquire(&sh->lease_mutex);
+	latch = sh->keeper_latch;
+	SpinLockRelease(&sh->lease_mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
 static void
 wake_guard_worker(SnowflakeShared *sh)
 {
@@ -203,9 +224,13 @@ snowflake_await_mark(SnowflakeSlot *home, int64 ms)
 	int64		limit = Max(snowflake_high_water_horizon, 1000);
 	int64		started = -1;
 
-	/* the guard publishes the first mark after a start only when asked */
-	if (pg_atomic_read_u32(&sh->mint_wanted) == 0)
-		pg_atomic_write_u32(&sh->mint_wanted, 1);
+	/*
+	 * After an idle period the leases (embedded) have lapsed as well: have
+	 * the keeper renew them while the guard stores the mark, so the first
+	 * ID waits for the two commits side by side, not one after the other.
+	 */
+	if (pg_atomic_read_u32(&sh->leases_idle) != 0)
+		request_renewal(sh);
 
 	for (;;)
 	{
@@ -258,6 +283,12 @@ snowflake_await_mark(SnowflakeSlot *home, int64 ms)
 							   last_problem(problem)),
 					 errhint("Check the server log for the \"snowflake guard\" background worker; it needs the database named by snowflake.database and room to write WAL.")));
 		}
+		/*
+		 * The guard stores a first mark after a start, or a mark while the
+		 * server is idle, only when asked; it takes the request when it
+		 * starts, so ask on every try.
+		 */
+		pg_atomic_write_u32(&sh->mint_wanted, 1);
 		wake_guard_worker(sh);
 		CHECK_FOR_INTERRUPTS();
 		pg_usleep(1000);
@@ -325,6 +356,7 @@ refuse_unleased(SnowflakeSlot *home, bool capped, int64 now)
 	SnowflakeLeaseInfo why;
 	int			best_rank = -1;
 	char		problem[sizeof(sh->lease_error)];
+	int32		problem_idle = -1;
 	int			i;
 
 	/* the most telling slot: expired, then held elsewhere, then waiting */
@@ -338,6 +370,13 @@ refuse_unleased(SnowflakeSlot *home, bool capped, int64 now)
 		/* held, yet not usable: its deadline has just passed */
 		if (info.state == SNOWFLAKE_LEASE_HELD)
 			info.state = SNOWFLAKE_LEASE_EXPIRED;
+		/* lapsed while idle, and the renewal asked for did not come */
+		if (info.state == SNOWFLAKE_LEASE_IDLE)
+		{
+			info.state = SNOWFLAKE_LEASE_EXPIRED;
+			if (problem_idle < 0)
+				problem_idle = info.worker_id;
+		}
 		rank = info.state == SNOWFLAKE_LEASE_EXPIRED ? 3 :
 			info.state == SNOWFLAKE_LEASE_HELD_ELSEWHERE ? 2 :
 			info.state == SNOWFLAKE_LEASE_WAITING ? 1 : 0;
@@ -367,6 +406,15 @@ refuse_unleased(SnowflakeSlot *home, bool capped, int64 now)
 						   last_problem(problem)),
 				 errhint("Minting resumes by itself once a lease renewal succeeds. A wall clock that stepped forward (suspend and resume, an NTP step) while renewals failed causes this; check the time source and that the coordinator is reachable.")));
 	}
+	if (why.state == SNOWFLAKE_LEASE_EXPIRED && problem_idle >= 0 &&
+		problem[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_SNOWFLAKE_FENCED),
+				 errmsg("cannot mint a snowflake ID: the lease on worker ID %d lapsed while the server was idle, and was not renewed in time",
+						why.worker_id),
+				 errdetail("The lease keeper was asked to renew it and has not done so within %d ms.",
+						   CAP_WAIT_MS),
+				 errhint("Check that the \"snowflake lease keeper\" background worker is running and not stopped; minting resumes once it renews the lease.")));
 	if (why.state == SNOWFLAKE_LEASE_EXPIRED)
 		ereport(ERROR,
 				(errcode(ERRCODE_SNOWFLAKE_FENCED),
@@ -414,23 +462,34 @@ snowflake_lease_await(SnowflakeSlot *home)
 	SnowflakeShared *sh = snowflake_shared;
 	int64		started = snowflake_deadline_clock_ms();
 	bool		capped = false;
+	bool		idle_asked = false;
 	int64		now = 0;
 
 	for (;;)
 	{
 		int64		mono;
 		bool		done;
+		bool		idle;
 
 		if (RecoveryInProgress())
 			snowflake_refuse_standby(home);
+
+		/*
+		 * The keeper let the leases lapse while the server was idle: ask
+		 * for the renewal, and wait for it as for a cap.  The keeper
+		 * clears leases_idle after the renewal's deadlines are published,
+		 * so the slots are read after the flag.
+		 */
+		idle = pg_atomic_read_u32(&sh->leases_idle) != 0;
+		pg_read_barrier();
 		now = snowflake_clock_read();
 		mono = snowflake_clock_cache.deadline_clock_ms;
 		if (any_slot_usable(mono, now, &capped))
 			return;
-		if (capped)
+		if (idle)
+			idle_asked = true;
+		if (capped || idle_asked)
 		{
-			Latch	   *latch;
-
 			/*
 			 * The wall clock has moved past what the coordinator
 			 * acknowledged (a forward step): a renewal sent now raises the
@@ -438,14 +497,10 @@ snowflake_lease_await(SnowflakeSlot *home)
 			 */
 			if (mono - started > CAP_WAIT_MS)
 				break;
-			pg_atomic_write_u32(&sh->renew_wanted, 1);
-			SpinLockAcquire(&sh->lease_mutex);
-			latch = sh->keeper_latch;
-			SpinLockRelease(&sh->lease_mutex);
-			if (latch)
-				SetLatch(latch);
+			if (capped || idle)
+				request_renewal(sh);
 			CHECK_FOR_INTERRUPTS();
-			pg_usleep(2000);
+			pg_usleep(idle_asked ? 500 : 2000);
 			continue;
 		}
 		/* just promoted: the lease keeper has yet to notice */

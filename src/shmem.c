@@ -52,6 +52,7 @@ snowflake_shmem_init(void)
 		pg_atomic_init_u64(&sh->regressions_seen_minting, 0);
 		pg_atomic_init_u64(&sh->unlogged_regression_ms, 0);
 		pg_atomic_init_u32(&sh->mint_wanted, 0);
+		pg_atomic_init_u64(&sh->idle_resumes, 0);
 		pg_atomic_init_u64(&sh->clock_steps_back, 0);
 		pg_atomic_init_u64(&sh->clock_steps_forward, 0);
 		pg_atomic_init_u64(&sh->max_regression_ms, 0);
@@ -63,6 +64,7 @@ snowflake_shmem_init(void)
 		sh->lease_round_done = false;
 		sh->keeper_latch = NULL;
 		pg_atomic_init_u32(&sh->renew_wanted, 0);
+		pg_atomic_init_u32(&sh->leases_idle, 0);
 		sh->lease_error[0] = '\0';
 		pg_atomic_init_u64(&sh->tsc_ticks_per_ms, 0);
 		sh->nslots = snowflake_worker_slots;
@@ -127,6 +129,8 @@ snowflake_lease_state_name(SnowflakeLeaseState state)
 			return "standby";
 		case SNOWFLAKE_LEASE_NONE:
 			return "none";
+		case SNOWFLAKE_LEASE_IDLE:
+			return "idle";
 	}
 	return "unknown";
 }

@@ -24,8 +24,14 @@
  *	 resume_horizon_ms	clock it was stored; written by the guard before it
  *						raises max_ms (write barrier), read by backends that
  *						find the clock behind the floor (mint_wait.c).
- *	 mint_wanted		set by the first backend that reaches the mark; the
- *						guard loads and records nothing before.
+ *	 mint_wanted		set by every backend waiting at the mark, on each
+ *						try; the guard takes it (exchange) when it starts
+ *						storing a mark, and sets it again if that failed.
+ *						After a start the guard loads and records nothing
+ *						before it is set; while the server is idle it
+ *						advances the mark only when it is set.
+ *	 idle_resumes		counter: marks the guard stored for a backend
+ *						waiting at the mark while the server was idle.
  *	 clock_steps_*,		counters; added to with atomics by the guard and, for
  *	 max_regression_ms,	steps the guard missed, by backends (counted once per
  *	 regression_counted_at,	floor through regression_counted_at); the guard
@@ -38,10 +44,19 @@
  *						keeper_latch and every SnowflakeLeaseInfo: written by
  *						the keeper, read by anyone; held only to copy them.
  *	 renew_wanted		set by a backend whose slots the clock carried past
- *						their caps; cleared by the keeper, which renews then.
+ *						their caps, or whose leases lapsed while the server
+ *						was idle; cleared by the keeper, which renews then.
+ *	 leases_idle		set by the keeper when it lets its leases lapse
+ *						because the server is idle (embedded), cleared when
+ *						it renews; a backend that finds no slot usable while
+ *						it is set asks for a renewal and waits for it.
  *	 tsc_ticks_per_ms	written once by CAS by the first backend that
  *						calibrates the TSC (clock.c); read by every backend.
  *	 nslots				fixed at start.
+ *
+ * Idleness (SnowflakeIdleWatch, below) is each worker's own view of shared
+ * memory: the slot words and max_ms unchanged for snowflake.idle_after on
+ * the monotonic clock.  Nothing on the minting path writes for it.
  *
  * SnowflakeSlotData (one per slot, two cache lines of its own)
  *	 state				the packed slot word (ms << sequence_bits | sequence)
@@ -144,6 +159,9 @@ typedef enum SnowflakeLeaseState
 	SNOWFLAKE_LEASE_WAITING,	/* leased; the clock has not passed the
 								 * previous holder's last timestamp */
 	SNOWFLAKE_LEASE_STANDBY,	/* server in recovery: no lease */
+	SNOWFLAKE_LEASE_IDLE,		/* held, not renewed while the server is
+								 * idle (embedded): it lapses at its fencing
+								 * deadline, and the next mint renews it */
 	SNOWFLAKE_LEASE_NONE		/* could not lease (see lease_error) */
 } SnowflakeLeaseState;
 
@@ -181,6 +199,7 @@ typedef struct SnowflakeShared
 	pg_atomic_uint64 resume_after_ms;
 	pg_atomic_uint64 resume_horizon_ms;
 	pg_atomic_uint32 mint_wanted;
+	pg_atomic_uint64 idle_resumes;
 
 	pg_atomic_uint64 clock_steps_back;
 	pg_atomic_uint64 clock_steps_forward;
@@ -203,6 +222,7 @@ typedef struct SnowflakeShared
 	Latch	   *keeper_latch;	/* lease keeper's latch, NULL if not running */
 	int64		renew_latency_us;	/* last renewal's round trip, or -1 */
 	pg_atomic_uint32 renew_wanted;
+	pg_atomic_uint32 leases_idle;
 
 	slock_t		stats_mutex;	/* over the sample rings */
 
@@ -282,6 +302,41 @@ snowflake_atomic_raise_u64(pg_atomic_uint64 *var, uint64 value)
 
 	while (cur < value && !pg_atomic_compare_exchange_u64(var, &cur, value))
 		;
+}
+
+/*
+ * Whether minting has stopped for snowflake.idle_after, as one process sees
+ * it (the guard and the lease keeper each keep one).  What minting changes,
+ * every slot word and max_ms, is summed into a fingerprint; the server is
+ * idle once the fingerprint has not changed for idle_after on a clock that
+ * does not step (the caller's), so wall clock steps neither start nor end
+ * idleness.  A change is noticed when the caller looks, so idleness starts
+ * at most one of the caller's ticks late.  idle_after = 0: never idle.
+ */
+typedef struct SnowflakeIdleWatch
+{
+	uint64		fingerprint;
+	int64		changed_at;		/* caller's clock, ms; -1: not looked yet */
+} SnowflakeIdleWatch;
+
+#define SNOWFLAKE_IDLE_WATCH_INIT {0, -1}
+
+static inline bool
+snowflake_idle_check(SnowflakeIdleWatch *w, int64 now_ms)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	uint64		fp = pg_atomic_read_u64(&sh->max_ms);
+	int			i;
+
+	for (i = 0; i < sh->nslots; i++)
+		fp += pg_atomic_read_u64(&sh->slots[i].d.state) * (uint64) (2 * i + 3);
+	if (w->changed_at < 0 || fp != w->fingerprint)
+	{
+		w->fingerprint = fp;
+		w->changed_at = now_ms;
+	}
+	return snowflake_idle_after > 0 &&
+		now_ms - w->changed_at >= snowflake_idle_after;
 }
 
 /* Count a wait or refusal of a session whose home is "home". */

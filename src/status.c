@@ -32,7 +32,7 @@ PG_FUNCTION_INFO_V1(snowflake_status);
 PG_FUNCTION_INFO_V1(snowflake_status_1_1);
 
 #define STATUS_COLS_1_0 22
-#define STATUS_COLS_1_1 32
+#define STATUS_COLS_1_1 33
 
 /* How far back the saturation ratio looks. */
 #define SATURATION_WINDOW_MS 60000
@@ -133,6 +133,12 @@ status_rows(FunctionCallInfo fcinfo, int ncols)
 	snowflake_require_preload();
 	sh = snowflake_shared;
 	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != ncols)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("snowflake_status() is defined with %d columns, not the %d of its C function",
+						rsinfo->setDesc->natts, ncols),
+				 errhint("Run ALTER EXTENSION snowflake UPDATE.")));
 	wall_now = GetCurrentTimestamp();
 	mono_now = snowflake_deadline_clock_ms();
 
@@ -245,13 +251,16 @@ status_rows(FunctionCallInfo fcinfo, int ncols)
 				nulls[c++] = true;
 			else
 				values[c++] = CStringGetTextDatum(lease_error);
+			values[c++] = Uint64Datum(pg_atomic_read_u64(&sh->idle_resumes));
 			Assert(c == STATUS_COLS_1_1);
 		}
 
+		/* the columns past ncols are left off */
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
 }
+
 
 /* Version 1.0 of the SQL objects: the first 22 columns. */
 Datum

@@ -14,7 +14,8 @@
  * guard's tick runs the clock watch and keeps the durable high-water mark
  * ahead of the clock; backends that reach the mark set its latch.  The
  * keeper's tick renews and leases; backends whose slots the clock carried
- * past their caps set its latch.  If either exits, the postmaster starts it
+ * past their caps, or whose leases lapsed while the server was idle, set
+ * its latch.  Both sleep as long as nothing is due (docs/idle.md).  If either exits, the postmaster starts it
  * again after a second; meanwhile minting goes on up to the mark, or until
  * the fencing deadlines, and then stops.
  *

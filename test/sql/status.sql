@@ -50,7 +50,8 @@ SELECT DISTINCT time_field_ends_at = snowflake_timestamp(9223372036854775807) + 
 
 -- Counters are never negative.
 SELECT bool_and(ids_issued >= 0 AND ms_saturated >= 0 AND clock_regressions >= 0
-                AND max_regression_ms >= 0 AND waits >= 0 AND refusals >= 0) AS non_negative
+                AND max_regression_ms >= 0 AND waits >= 0 AND refusals >= 0
+                AND idle_resumes >= 0) AS non_negative
   FROM snowflake_status;
 
 -- ids_issued counts every ID minted: a batch of 1000 and 10 single IDs add
@@ -99,6 +100,7 @@ SHOW snowflake.database;
 SHOW snowflake.max_clock_wait;
 SHOW snowflake.clock_borrow;
 SHOW snowflake.high_water_horizon;
+SHOW snowflake.idle_after;
 SHOW snowflake.max_batch;
 SELECT name, setting, unit, context, boot_val = reset_val AS at_default
   FROM pg_settings WHERE name LIKE 'snowflake.%' ORDER BY name;
@@ -129,6 +131,8 @@ SET snowflake.max_clock_wait = 5;
 SET snowflake.clock_borrow = on;
 \echo SQLSTATE :SQLSTATE
 SET snowflake.high_water_horizon = '2s';
+\echo SQLSTATE :SQLSTATE
+SET snowflake.idle_after = '1min';
 \echo SQLSTATE :SQLSTATE
 -- The snowflake. prefix is reserved: no made-up settings under it (42602).
 SET snowflake.no_such_setting = 1;

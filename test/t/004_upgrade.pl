@@ -82,6 +82,16 @@ for my $old (@versions)
 	is($node->safe_psql($db,
 			"SELECT snowflake_worker_id(snowflake_encode('2025-01-01+00', 7, 3))"), '7',
 		"the codec works at $old");
+
+	# Until the update, the newest library serves the old definitions: the
+	# status view keeps the columns of $old.
+	my $cols = $node->safe_psql($db,
+		"SELECT count(*) FROM pg_attribute
+		  WHERE attrelid = 'snowflake_status'::regclass AND attnum > 0");
+	is($node->safe_psql($db,
+			"SELECT count(*) FROM snowflake_status WHERE slot >= 0"),
+		$node->safe_psql($db, 'SHOW snowflake.worker_slots'),
+		"${old}'s snowflake_status ($cols columns) works before the update");
 	$node->safe_psql($db, 'ALTER EXTENSION snowflake UPDATE');
 	is($node->safe_psql($db,
 			"SELECT extversion FROM pg_extension WHERE extname = 'snowflake'"),
