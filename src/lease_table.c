@@ -130,7 +130,12 @@ lease_ref_params(const SnowflakeLeaseRef *refs, int n,
  * expired and taken over, or taken over early) with the last minting_until
  * acknowledged to it.  Rows are written by a trigger on the coordination
  * table, in the statement that takes, releases or takes over a lease, so
- * the history cannot miss an acquisition; renewals do not fire it.
+ * the history cannot miss an acquisition; renewals do not fire it.  The
+ * trigger function runs as its owner (the history's), so a keeper role
+ * that may only write the coordination table records history too; where
+ * even that owner may not write the history, the acquisition goes
+ * unrecorded rather than refused (the history is a backstop, leases are
+ * not).
  *
  * Made when missing by a keeper whose role owns the coordination table
  * (with its trigger function, and the open leases of the moment as its
@@ -174,7 +179,7 @@ lease_history_ensure(char *err)
 					" COMMENT ON TABLE " HISTORY_TABLE " IS"
 					"  'Every acquisition of a worker ID by the snowflake extension and how it ended';"
 					" CREATE FUNCTION " SNOWFLAKE_STATE_SCHEMA ".lease_history_record()"
-					"  RETURNS trigger LANGUAGE plpgsql"
+					"  RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER"
 					"  SET search_path = pg_catalog, pg_temp AS $f$"
 					"  BEGIN"
 					"   IF TG_OP = 'UPDATE' THEN"
@@ -205,6 +210,8 @@ lease_history_ensure(char *err)
 					"     NEW.holder_port, NEW.holder_cluster_name, NEW.holder_pid, NEW.acquired_at,"
 					"     NEW.last_minted_at)"
 					"   ON CONFLICT DO NOTHING;"
+					"   RETURN NULL;"
+					"  EXCEPTION WHEN insufficient_privilege THEN"
 					"   RETURN NULL;"
 					"  END $f$;"
 					" CREATE TRIGGER lease_history_insert AFTER INSERT ON " LEASE_TABLE
@@ -259,7 +266,7 @@ lease_history_ensure(char *err)
 bool
 snowflake_lease_table_ensure(char *err)
 {
-	const char *params[1] = {"{worker_lease,lease_history}"};
+	const char *params[1] = {"{worker_lease}"};
 	CoordResult res;
 	int			attempt;
 
