@@ -4,6 +4,8 @@ MODULE_big = snowflake
 OBJS = \
 	src/adoption.o \
 	src/callers.o \
+	src/canary.o \
+	src/canary_ring.o \
 	src/clock.o \
 	src/config.o \
 	src/coordinator.o \

@@ -1023,3 +1023,11 @@ END
 $audit$;
 COMMENT ON FUNCTION snowflake_audit(regclass, name, text, interval) IS
 	'Findings on a table''s ID column: duplicates, IDs from the future, IDs outside the layout, IDs no lease covered, and counts per worker ID and day';
+
+-- The duplicate canary's test hook: leave an ID in this server's sample as if
+-- it had been minted here, so that it collides with another server's sample.
+CREATE FUNCTION snowflake_canary_inject(id bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'snowflake_canary_inject' LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+REVOKE EXECUTE ON FUNCTION snowflake_canary_inject(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION snowflake_canary_inject(bigint) IS
+	'Test the duplicate canary: add an ID to this server''s sample (superusers only)';

@@ -43,6 +43,20 @@ char	   *snowflake_reserved_worker_ids = NULL;
 bool		snowflake_track_callers = true;
 int			snowflake_max_callers = 1000;
 int			snowflake_lease_history_retention = 30 * 86400;
+int			snowflake_canary_every = 10000;
+int			snowflake_canary_retention = 3600;
+
+/*
+ * The duplicate canary samples IDs whose hash is below this (canary_ring.h):
+ * 2^32 / snowflake.canary_every, 0 when the canary is off.
+ */
+uint64		snowflake_canary_threshold = (UINT64CONST(1) << 32) / 10000;
+
+static void
+assign_canary_every(int newval, void *extra)
+{
+	snowflake_canary_threshold = newval > 0 ? (UINT64CONST(1) << 32) / (uint64) newval : 0;
+}
 
 /* The epoch GUC parsed by its check hook, in Unix milliseconds. */
 static int64 epoch_unix_ms;
@@ -462,6 +476,22 @@ define_gucs(void)
 							"The lease keeper deletes older ones when it connects; 0 keeps them for ever.",
 							&snowflake_lease_history_retention,
 							30 * 86400, 0, PG_INT32_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	/* the duplicate canary (canary_ring.c, canary.c) */
+	DefineCustomIntVariable("snowflake.canary_every",
+							"Samples about one minted ID in this many for the duplicate canary.",
+							"The same IDs are sampled on every server; the lease keeper sends them to the coordinator, where an ID sampled twice means a duplicate.  0 turns sampling off.",
+							&snowflake_canary_every,
+							10000, 0, PG_INT32_MAX,
+							PGC_SIGHUP, 0,
+							NULL, assign_canary_every, NULL);
+	DefineCustomIntVariable("snowflake.canary_retention",
+							"How long the duplicate canary's samples stay on the coordinator.",
+							"The lease keeper deletes older ones about once a minute; 0 keeps them for ever.",
+							&snowflake_canary_retention,
+							3600, 0, PG_INT32_MAX,
 							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 

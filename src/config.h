@@ -37,6 +37,9 @@ extern char *snowflake_reserved_worker_ids;
 extern bool snowflake_track_callers;
 extern int	snowflake_max_callers;
 extern int	snowflake_lease_history_retention;
+extern int	snowflake_canary_every;
+extern int	snowflake_canary_retention;
+extern uint64 snowflake_canary_threshold;
 
 extern void snowflake_define_settings(void);
 extern void snowflake_require_valid_layout(void);

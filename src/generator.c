@@ -30,6 +30,7 @@
  */
 #include "postgres.h"
 
+#include "canary_ring.h"
 #include "clock.h"
 #include "generator.h"
 #include "mint_wait.h"
@@ -313,6 +314,8 @@ snowflake_mint(int want, int64 *first_id)
 					pg_atomic_fetch_add_u64(&sh->slots[home_slot].d.ids_elsewhere, n);
 				snowflake_caller_count(SNOWFLAKE_CALLER_IDS, n);
 				*first_id = snowflake_compose(layout, ms, worker_id, seq);
+				snowflake_canary_scan(*first_id, n,
+									  INT64CONST(1) << layout->sequence_shift);
 				return n;
 			}
 		}

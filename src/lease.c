@@ -100,6 +100,7 @@
  */
 #include "postgres.h"
 
+#include "canary.h"
 #include "clock.h"
 #include "config.h"
 #include "coordinator.h"
@@ -302,6 +303,10 @@ publish_ready(void)
 	int64		wait = KEEPER_MAX_SLEEP_MS;
 	int			i;
 
+	/* parked by the duplicate canary: nothing mints until it unparks */
+	if (pg_atomic_read_u32(&sh->parked) != 0)
+		return wait;
+
 	for (i = 0; i < sh->nslots; i++)
 	{
 		if (snowflake_keeper_leases[i].worker_id < 0 || snowflake_keeper_leases[i].published)
@@ -341,10 +346,17 @@ refresh_states(void)
 {
 	int64		mono = snowflake_deadline_clock_ms();
 	bool		idle = pg_atomic_read_u32(&snowflake_shared->leases_idle) != 0;
+	bool		parked = pg_atomic_read_u32(&snowflake_shared->parked) != 0;
 	int			i;
 
 	for (i = 0; i < snowflake_shared->nslots; i++)
 	{
+		if (parked && snowflake_keeper_leases[i].worker_id >= 0)
+		{
+			snowflake_lease_info_set_state(i, SNOWFLAKE_LEASE_PARKED,
+										   snowflake_keeper_leases[i].worker_id);
+			continue;
+		}
 		if (snowflake_keeper_leases[i].worker_id < 0 || !snowflake_keeper_leases[i].published)
 			continue;
 		snowflake_lease_info_set_state(i, idle ? SNOWFLAKE_LEASE_IDLE :
@@ -397,7 +409,8 @@ snowflake_lease_keeper_start(void)
 			(info.state == SNOWFLAKE_LEASE_HELD ||
 			 info.state == SNOWFLAKE_LEASE_EXPIRED ||
 			 info.state == SNOWFLAKE_LEASE_WAITING ||
-			 info.state == SNOWFLAKE_LEASE_IDLE))
+			 info.state == SNOWFLAKE_LEASE_IDLE ||
+			 info.state == SNOWFLAKE_LEASE_PARKED))
 		{
 			snowflake_keeper_leases[i].worker_id = s->worker_id;
 			snowflake_keeper_leases[i].token = info.fencing_token;
@@ -467,7 +480,11 @@ prepare_session(bool *reached, char *err)
 		next_renew_at = 0;
 	}
 	if (!table_ready)
+	{
 		table_ready = snowflake_lease_table_ensure(err);
+		if (table_ready)
+			snowflake_canary_ensure();
+	}
 	return table_ready && relock(err);
 }
 
@@ -555,6 +572,7 @@ static void
 report_round(bool ok, bool reached, const char *err)
 {
 	int64		mono = snowflake_deadline_clock_ms();
+	char		park_reason[512];
 
 	if (ok)
 	{
@@ -564,7 +582,12 @@ report_round(bool ok, bool reached, const char *err)
 							mono - failing_since)));
 		failing_since = -1;
 		logged_err[0] = '\0';
-		snowflake_lease_info_set_error("");
+		/* parked: say why where operators look (snowflake_status) */
+		if (snowflake_canary_parked(park_reason, sizeof(park_reason)))
+			snowflake_lease_info_set_error(psprintf("minting is parked: the duplicate canary found %s",
+													park_reason));
+		else
+			snowflake_lease_info_set_error("");
 		return;
 	}
 
@@ -610,7 +633,10 @@ snowflake_lease_keeper_tick(void)
 	t = snowflake_lease_timing();
 	err[0] = '\0';
 
-	ok = prepare_session(&reached, err) &&
+	ok = prepare_session(&reached, err);
+	if (ok)
+		snowflake_canary_round();
+	ok = ok &&
 		renew_if_due(t, err) &&
 		acquire_if_missing(err);
 	sleep_ms = publish_ready();
@@ -661,7 +687,7 @@ snowflake_lease_keeper_release(void)
 	if (released == NULL)
 	{
 		ereport(LOG,
-				(errmsg("snowflake: could not release worker ID snowflake_keeper_leases; they expire by themselves: %s",
+				(errmsg("snowflake: could not release the worker ID leases; they expire by themselves: %s",
 						err)));
 		return;
 	}

@@ -17,6 +17,7 @@
  */
 #include "postgres.h"
 
+#include "canary.h"
 #include "clock.h"
 #include "config.h"
 #include "coordinator.h"
@@ -95,6 +96,7 @@ acquire_one(int i, int32 worker_id, char *holder, size_t holder_len, char *err)
 	LeaseTiming t = snowflake_lease_timing();
 	SnowflakeTakeover took;
 	SnowflakeTakeResult got;
+	SnowflakeProbeResult probe;
 	bool		locked;
 	int64		sent;
 	int64		sent_wall;
@@ -122,6 +124,38 @@ acquire_one(int i, int32 worker_id, char *holder, size_t holder_len, char *err)
 			return SNOWFLAKE_TAKE_ERROR;
 		}
 		return got;
+	}
+
+	/*
+	 * The boot probe: a sample of the duplicate canary under this worker
+	 * ID above its floor means an earlier holder minted past what the
+	 * floor says.  Give the worker ID back; it stays quarantined.
+	 */
+	probe = snowflake_canary_probe(worker_id, took.floor_unix_ms, holder,
+								   holder_len, err);
+	switch (probe)
+	{
+		case SNOWFLAKE_PROBE_CLEAR:
+			break;
+		case SNOWFLAKE_PROBE_REFUSED:
+		case SNOWFLAKE_PROBE_ERROR:
+			{
+				SnowflakeLeaseRef ref;
+
+				ref.worker_id = worker_id;
+				ref.token = took.token;
+				ref.acquired_us = took.acquired_us;
+				ref.last_unix_ms = -1;
+				if (snowflake_leases_release(&ref, 1, &snowflake_keeper_server,
+											 sent_wall, err2) == NULL)
+					ereport(LOG,
+							(errmsg("snowflake: could not give back worker ID %d; it expires by itself: %s",
+									worker_id, err2)));
+				if (locked)
+					(void) snowflake_lease_lock_release(worker_id, err2);
+				return probe == SNOWFLAKE_PROBE_REFUSED ?
+					SNOWFLAKE_TAKE_HELD : SNOWFLAKE_TAKE_ERROR;
+			}
 	}
 
 	snowflake_keeper_leases[i].worker_id = worker_id;

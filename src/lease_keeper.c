@@ -91,9 +91,15 @@ snowflake_keeper_show_lease(int i, SnowflakeLeaseState state, int64 expires_us,
 	snowflake_lease_info_set_lease(i, &info);
 }
 
+/*
+ * Let slot i mint under its lease; not while the duplicate canary has the
+ * server parked (canary.c), which publishes again when it unparks.
+ */
 void
 snowflake_keeper_publish(int i)
 {
+	if (pg_atomic_read_u32(&snowflake_shared->parked) != 0)
+		return;
 	snowflake_slot_publish(i, snowflake_keeper_leases[i].cap_ms, snowflake_keeper_leases[i].deadline);
 	snowflake_keeper_leases[i].published = true;
 }

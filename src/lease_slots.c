@@ -119,7 +119,8 @@ snowflake_lease_info_set_state(int i, SnowflakeLeaseState state,
 	info->state = state;
 	info->worker_id = worker_id;
 	if (state != SNOWFLAKE_LEASE_HELD && state != SNOWFLAKE_LEASE_EXPIRED &&
-		state != SNOWFLAKE_LEASE_WAITING && state != SNOWFLAKE_LEASE_IDLE)
+		state != SNOWFLAKE_LEASE_WAITING && state != SNOWFLAKE_LEASE_IDLE &&
+		state != SNOWFLAKE_LEASE_PARKED)
 	{
 		info->expires_at = 0;
 		info->renewed_at = 0;

@@ -42,6 +42,16 @@
 /* Whether the table has holder_clock and renew_latency_ms; see above. */
 static bool table_has_clock_report = false;
 
+/*
+ * Whether snowflake_state.canary_hit is there and readable (canary.c sets
+ * it): a worker ID with an uncleared hit is quarantined, never leased.
+ */
+bool		snowflake_lease_quarantine_table = false;
+
+#define NOT_QUARANTINED(w) \
+	" AND NOT EXISTS (SELECT FROM " SNOWFLAKE_STATE_SCHEMA ".canary_hit h" \
+	"   WHERE h.worker_id OPERATOR(pg_catalog.=) " w " AND h.cleared_at IS NULL)"
+
 /* First key of the advisory locks that guard leases ('SNOW'). */
 #define LEASE_LOCK_CLASS	"1397641047"
 #define LEASE_TABLE			SNOWFLAKE_STATE_SCHEMA ".worker_lease"
@@ -445,7 +455,8 @@ snowflake_lease_describe_holder(int32 worker_id, char *buf, size_t len)
  * statement on the row: the fencing token grows by one, the floor
  * (last_minted_at) becomes the greatest of itself and the previous
  * holder's minting_until, so nothing a previous holder may have minted is
- * forgotten, and minting_until becomes this holder's cap.
+ * forgotten, and minting_until becomes this holder's cap.  A worker ID the
+ * duplicate canary quarantined (canary.c) is not taken: SNOWFLAKE_TAKE_HELD.
  */
 SnowflakeTakeResult
 snowflake_lease_take_over(int32 worker_id, const SnowflakeHolder *me,
@@ -463,7 +474,7 @@ snowflake_lease_take_over(int32 worker_id, const SnowflakeHolder *me,
 	params[5] = me->postmaster_pid;
 	params[6] = int_text(ttl_ms);
 	params[7] = int_text(cap_unix_ms);
-	if (!snowflake_coord_exec("INSERT INTO " LEASE_TABLE " AS l (worker_id, holder_system_id, holder_host,"
+	if (!snowflake_coord_exec(psprintf("INSERT INTO " LEASE_TABLE " AS l (worker_id, holder_system_id, holder_host,"
 					"   holder_port, holder_cluster_name, holder_pid, acquired_at, renewed_at,"
 					"   expires_at, fencing_token, minting_until)"
 					" VALUES ($1::pg_catalog.int4, $2, $3, $4::pg_catalog.int4, $5, $6::pg_catalog.int4,"
@@ -484,10 +495,12 @@ snowflake_lease_take_over(int32 worker_id, const SnowflakeHolder *me,
 					"   last_minted_at = GREATEST(l.last_minted_at, l.minting_until),"
 					"   minting_until = excluded.minting_until,"
 					"   released_at = NULL"
-					" WHERE l.released_at IS NOT NULL OR l.expires_at OPERATOR(pg_catalog.<) pg_catalog.now()"
+					" WHERE (l.released_at IS NOT NULL OR l.expires_at OPERATOR(pg_catalog.<) pg_catalog.now())"
+					"%s"
 					" RETURNING l.fencing_token, " TS_TO_US("l.expires_at") ","
 					"   " TS_TO_MS("l.last_minted_at") ", " TS_TO_US("l.acquired_at") ","
 					"   " TS_TO_MS("l.minting_until"),
+					snowflake_lease_quarantine_table ? NOT_QUARANTINED("l.worker_id") : ""),
 					8, params, &res, err))
 		return SNOWFLAKE_TAKE_ERROR;
 	if (res.nrows == 0)
@@ -611,18 +624,20 @@ snowflake_free_worker_ids(int32 first, int32 last, int limit,
 	params[4] = me->host;
 	params[5] = me->port;
 	params[6] = int_text(floor_limit_unix_ms);
-	if (!snowflake_coord_exec("SELECT g.w FROM pg_catalog.generate_series($1::pg_catalog.int4, $2::pg_catalog.int4) AS g(w)"
+	if (!snowflake_coord_exec(psprintf("SELECT g.w FROM pg_catalog.generate_series($1::pg_catalog.int4, $2::pg_catalog.int4) AS g(w)"
 					" LEFT JOIN " LEASE_TABLE " l ON l.worker_id OPERATOR(pg_catalog.=) g.w"
 					" WHERE (l.worker_id IS NULL OR l.released_at IS NOT NULL"
 					"        OR l.expires_at OPERATOR(pg_catalog.<) pg_catalog.now())"
 					"   AND (GREATEST(l.last_minted_at, l.minting_until) IS NULL"
 					"        OR GREATEST(l.last_minted_at, l.minting_until)"
 					"           OPERATOR(pg_catalog.<) " MS_TO_TS("$7") ")"
+					"%s"
 					" ORDER BY (l.holder_system_id OPERATOR(pg_catalog.=) $4"
 					"           AND l.holder_host OPERATOR(pg_catalog.=) $5"
 					"           AND l.holder_port OPERATOR(pg_catalog.=) $6::pg_catalog.int4) IS NOT TRUE,"
 					"          l.worker_id IS NOT NULL, l.expires_at, g.w"
 					" LIMIT $3::pg_catalog.int4",
+					snowflake_lease_quarantine_table ? NOT_QUARANTINED("g.w") : ""),
 					7, params, &res, err))
 		return false;
 	*ids = palloc(sizeof(int32) * Max(1, res.nrows));

@@ -54,6 +54,8 @@ typedef enum SnowflakeTakeResult
 	SNOWFLAKE_TAKE_ERROR
 } SnowflakeTakeResult;
 
+extern bool snowflake_lease_quarantine_table;
+
 extern bool snowflake_lease_table_ensure(char *err);
 extern bool snowflake_lease_lock_try(int32 worker_id, bool *got,
 									 int *keeper_pid, char *err);

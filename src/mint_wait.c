@@ -182,6 +182,29 @@ snowflake_count_regression(int64 floor_ms, int64 behind_ms)
 }
 
 /*
+ * The duplicate canary found an ID minted by this server and another (or
+ * the boot probe found this server's sample above a floor): the lease
+ * keeper has unpublished every slot and publishes none until the operator
+ * clears the quarantine on the coordinator.
+ */
+static void
+refuse_parked(SnowflakeSlot *home)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	char		reason[sizeof(sh->park_reason)];
+
+	SpinLockAcquire(&sh->lease_mutex);
+	strlcpy(reason, sh->park_reason, sizeof(reason));
+	SpinLockRelease(&sh->lease_mutex);
+	snowflake_count_refusal(home, SNOWFLAKE_CAUSE_OTHER);
+	ereport(ERROR,
+			(errcode(ERRCODE_SNOWFLAKE_PARKED),
+			 errmsg("cannot mint a snowflake ID: minting is parked because the duplicate canary found %s",
+					reason[0] ? reason : "a duplicate ID"),
+			 errhint("Find the duplicates with snowflake_audit() and the lease history on the coordinator; then clear the quarantine there with snowflake_state.quarantine_clear(worker_id). Minting resumes at the lease keeper's next round.")));
+}
+
+/*
  * Ask the lease keeper for a renewal now: slots capped by a clock that ran
  * past what the coordinator acknowledged, or leases that lapsed while the
  * server was idle.
@@ -471,6 +494,8 @@ snowflake_lease_await(SnowflakeSlot *home)
 		bool		done;
 		bool		idle;
 
+		if (unlikely(pg_atomic_read_u32(&sh->parked) != 0))
+			refuse_parked(home);
 		if (RecoveryInProgress())
 			snowflake_refuse_standby(home);
 

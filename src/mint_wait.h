@@ -15,7 +15,9 @@
  * SQLSTATEs of the extension's refusals to mint (class SF), all raised in
  * mint_wait.c.  Bad input uses the standard codes (22003, 22008, 22023,
  * 42704); not being preloaded is 55000.  Adoption has SF009 and SF010
- * (adoption.c) and SF011 (snowflake_adopt_column, in SQL).
+ * (adoption.c) and SF011 (snowflake_adopt_column, in SQL).  SF012: the
+ * duplicate canary parked the server (canary.c sets it, mint_wait.c
+ * refuses).
  */
 #define ERRCODE_SNOWFLAKE_CLOCK_REGRESSION	MAKE_SQLSTATE('S','F','0','0','1')
 #define ERRCODE_SNOWFLAKE_NO_WORKER_ID		MAKE_SQLSTATE('S','F','0','0','2')
@@ -25,6 +27,7 @@
 #define ERRCODE_SNOWFLAKE_LAYOUT_CHANGED	MAKE_SQLSTATE('S','F','0','0','6')
 #define ERRCODE_SNOWFLAKE_HIGH_WATER		MAKE_SQLSTATE('S','F','0','0','7')
 #define ERRCODE_SNOWFLAKE_HELD_ELSEWHERE	MAKE_SQLSTATE('S','F','0','0','8')
+#define ERRCODE_SNOWFLAKE_PARKED			MAKE_SQLSTATE('S','F','0','1','2')
 
 extern int64 snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms,
 									  bool may_borrow, bool *borrowed);

@@ -14,6 +14,8 @@
 
 #include "shmem.h"
 
+#include "canary_ring.h"
+
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 
@@ -65,6 +67,8 @@ snowflake_shmem_init(void)
 		sh->keeper_latch = NULL;
 		pg_atomic_init_u32(&sh->renew_wanted, 0);
 		pg_atomic_init_u32(&sh->leases_idle, 0);
+		pg_atomic_init_u32(&sh->parked, 0);
+		sh->park_reason[0] = '\0';
 		sh->lease_error[0] = '\0';
 		pg_atomic_init_u64(&sh->tsc_ticks_per_ms, 0);
 		sh->nslots = snowflake_worker_slots;
@@ -94,6 +98,7 @@ snowflake_shmem_init(void)
 		}
 	}
 	snowflake_callers_shmem_init();
+	snowflake_canary_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -131,6 +136,8 @@ snowflake_lease_state_name(SnowflakeLeaseState state)
 			return "none";
 		case SNOWFLAKE_LEASE_IDLE:
 			return "idle";
+		case SNOWFLAKE_LEASE_PARKED:
+			return "parked";
 	}
 	return "unknown";
 }

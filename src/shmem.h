@@ -50,6 +50,11 @@
  *						because the server is idle (embedded), cleared when
  *						it renews; a backend that finds no slot usable while
  *						it is set asks for a renewal and waits for it.
+ *	 parked,			set by the lease keeper when the duplicate canary
+ *	 park_reason		names this server as a holder of a duplicate ID
+ *						(canary.c), cleared when the operator clears the
+ *						quarantine; park_reason under lease_mutex.  While set,
+ *						no slot is published and every mint refuses (SF012).
  *	 tsc_ticks_per_ms	written once by CAS by the first backend that
  *						calibrates the TSC (clock.c); read by every backend.
  *	 nslots				fixed at start.
@@ -162,6 +167,7 @@ typedef enum SnowflakeLeaseState
 	SNOWFLAKE_LEASE_IDLE,		/* held, not renewed while the server is
 								 * idle (embedded): it lapses at its fencing
 								 * deadline, and the next mint renews it */
+	SNOWFLAKE_LEASE_PARKED,		/* the duplicate canary named this server */
 	SNOWFLAKE_LEASE_NONE		/* could not lease (see lease_error) */
 } SnowflakeLeaseState;
 
@@ -223,6 +229,8 @@ typedef struct SnowflakeShared
 	int64		renew_latency_us;	/* last renewal's round trip, or -1 */
 	pg_atomic_uint32 renew_wanted;
 	pg_atomic_uint32 leases_idle;
+	pg_atomic_uint32 parked;
+	char		park_reason[512];	/* why parked, or "" */
 
 	slock_t		stats_mutex;	/* over the sample rings */
 

@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "callers.h"
+#include "canary_ring.h"
 #include "config.h"
 #include "shmem.h"
 #include "worker.h"
@@ -44,8 +45,9 @@ snowflake_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(add_size(snowflake_shmem_size(),
-									snowflake_callers_shmem_size()));
+	RequestAddinShmemSpace(add_size(add_size(snowflake_shmem_size(),
+											 snowflake_callers_shmem_size()),
+									snowflake_canary_shmem_size()));
 	snowflake_callers_shmem_request();
 }
 #endif
@@ -76,8 +78,9 @@ _PG_init(void)
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = snowflake_shmem_request;
 #else
-	RequestAddinShmemSpace(add_size(snowflake_shmem_size(),
-									snowflake_callers_shmem_size()));
+	RequestAddinShmemSpace(add_size(add_size(snowflake_shmem_size(),
+											 snowflake_callers_shmem_size()),
+									snowflake_canary_shmem_size()));
 	snowflake_callers_shmem_request();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;

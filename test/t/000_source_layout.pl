@@ -19,12 +19,13 @@ my $src = "$FindBin::RealBin/../../src";
 my @layers = (
 	[qw(layout worker_session id_type)],    # pure layout math; a worker's session; the ID type
 	[qw(config)],                    # settings and the cluster layout
-	[qw(callers)],                   # per-caller counters
+	[qw(callers canary_ring)],       # per-caller counters; the canary's sample
 	[qw(shmem)],                     # shared memory and its protocol
 	[qw(clock)],                     # reading the clocks
 	[qw(mint_wait lease_slots coordinator)],
 	[qw(generator lease_table guard)],
 	[qw(lease_keeper)],              # what the keeper's two files share
+	[qw(canary)],                    # the duplicate canary on the keeper's side
 	[qw(lease lease_acquire layout_catalog status)],
 	[qw(functions adoption)],        # minting, codec and adoption SQL functions
 	[qw(worker)],                    # the background workers
