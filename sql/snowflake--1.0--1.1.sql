@@ -1031,3 +1031,11 @@ CREATE FUNCTION snowflake_canary_inject(id bigint) RETURNS void
 REVOKE EXECUTE ON FUNCTION snowflake_canary_inject(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION snowflake_canary_inject(bigint) IS
 	'Test the duplicate canary: add an ID to this server''s sample (superusers only)';
+
+-- The duplicate canary on this server: IDs sampled, sent to the coordinator,
+-- dropped for want of room, and whether minting is parked by a hit.
+CREATE FUNCTION snowflake_canary_stats(OUT canary_every integer, OUT sampled bigint,
+		OUT sent bigint, OUT dropped bigint, OUT parked boolean, OUT park_reason text)
+	AS 'MODULE_PATHNAME', 'snowflake_canary_stats' LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION snowflake_canary_stats() IS
+	'The duplicate canary on this server: samples taken, sent and dropped; whether minting is parked and why';

@@ -65,12 +65,15 @@
 #include "worker_session.h"
 
 #include "fmgr.h"
+#include "funcapi.h"
+#include "access/htup_details.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(snowflake_canary_inject);
+PG_FUNCTION_INFO_V1(snowflake_canary_stats);
 
 #define CANARY_TABLE	SNOWFLAKE_STATE_SCHEMA ".canary"
 #define HIT_TABLE		SNOWFLAKE_STATE_SCHEMA ".canary_hit"
@@ -97,6 +100,21 @@ typedef struct PendingSample
 
 static PendingSample *pending = NULL;
 static int	npending = 0;
+
+/*
+ * Hits found by this keeper that the coordinator has not recorded yet (the
+ * statement failed): the server stays parked, whatever the hit table says,
+ * until each is recorded.  Kept in TopMemoryContext.
+ */
+#define MAX_UNRECORDED	64
+typedef struct UnrecordedHit
+{
+	char	   *v[7];			/* kind, id, worker_id, a_system_id, a_host, a_port, a_holder */
+	int64		my_token;
+} UnrecordedHit;
+
+static UnrecordedHit unrecorded[MAX_UNRECORDED];
+static int	nunrecorded = 0;
 
 static int64 last_prune = 0;
 static char logged_err[COORD_ERRLEN];
@@ -265,7 +283,51 @@ unpark(void)
 			(errmsg("snowflake: the duplicate canary's quarantine was cleared; minting resumes")));
 }
 
-/* Step 1: park while an uncleared hit names this server, unpark after. */
+static bool record_hit(const char *kind, const char *id, const char *worker_id,
+					   const char *a_system_id, const char *a_host, const char *a_port,
+					   const char *a_holder, int64 my_token, char *err);
+
+/* Keep a hit the coordinator did not take, to record it at the next round. */
+static void
+remember_hit(const char *kind, const char *id, const char *worker_id,
+			 const char *a_system_id, const char *a_host, const char *a_port,
+			 const char *a_holder, int64 my_token)
+{
+	UnrecordedHit *h;
+	const char *v[7] = {kind, id, worker_id, a_system_id, a_host, a_port, a_holder};
+	int			i;
+
+	if (nunrecorded == MAX_UNRECORDED)
+		return;					/* parked anyway; the rest are found again */
+	h = &unrecorded[nunrecorded++];
+	for (i = 0; i < 7; i++)
+		h->v[i] = MemoryContextStrdup(TopMemoryContext, v[i] ? v[i] : "");
+	h->my_token = my_token;
+}
+
+/* Record the hits kept by remember_hit(); false if one still fails. */
+static bool
+record_unrecorded(char *err)
+{
+	while (nunrecorded > 0)
+	{
+		UnrecordedHit *h = &unrecorded[nunrecorded - 1];
+		int			i;
+
+		if (!record_hit(h->v[0], h->v[1], h->v[2], h->v[3], h->v[4], h->v[5],
+						h->v[6], h->my_token, err))
+			return false;
+		for (i = 0; i < 7; i++)
+			pfree(h->v[i]);
+		nunrecorded--;
+	}
+	return true;
+}
+
+/*
+ * Step 1: park while an uncleared hit names this server (or one found here
+ * is not recorded yet), unpark after.
+ */
 static bool
 follow_hits(char *err)
 {
@@ -273,6 +335,8 @@ follow_hits(char *err)
 	const char *params[3] = {me->system_id, me->host, me->port};
 	CoordResult res;
 
+	if (!record_unrecorded(err))
+		return false;
 	if (!snowflake_coord_exec("SELECT pg_catalog.format('ID %s under worker ID %s, minted by %s and by %s',"
 					"   h.id, h.worker_id, h.a_holder, h.b_holder), h.kind"
 					" FROM " HIT_TABLE " h"
@@ -338,7 +402,8 @@ record_hit(const char *kind, const char *id, const char *worker_id,
 					" VALUES ($1, $2::pg_catalog.int8, $3::pg_catalog.int4, $4, $5, $6::pg_catalog.int4, $7,"
 					"   $8, $9, $10::pg_catalog.int4,"
 					"   pg_catalog.format('%s port %s (cluster_name \"%s\", system identifier %s, fencing token %s)',"
-					"     $9, $10, $11, $8, $12))",
+					"     $9::pg_catalog.text, $10::pg_catalog.text, $11::pg_catalog.text,"
+					"     $8::pg_catalog.text, $12::pg_catalog.text))",
 					12, params, NULL, err);
 }
 
@@ -417,15 +482,20 @@ send_samples(char *err)
 	 * A fresh snapshot: every row of another holder for these IDs, whether
 	 * it was there before or committed while the insert waited on it.
 	 */
+	params[0] = ids.data;
+	params[1] = tokens.data;
+	params[2] = me->system_id;
+	params[3] = me->host;
+	params[4] = me->port;
 	if (!snowflake_coord_exec("SELECT c.id, c.worker_id, c.holder_system_id, c.holder_host, c.holder_port,"
 					"   " HOLDER_TEXT("c.") ", v.t"
-					" FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($4::pg_catalog.int8[])) AS v(id, t)"
+					" FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int8[])) AS v(id, t)"
 					" JOIN " CANARY_TABLE " c ON c.id OPERATOR(pg_catalog.=) v.id"
-					" WHERE NOT (c.holder_system_id OPERATOR(pg_catalog.=) $5"
-					"   AND c.holder_host OPERATOR(pg_catalog.=) $6"
-					"   AND c.holder_port OPERATOR(pg_catalog.=) $7::pg_catalog.int4"
+					" WHERE NOT (c.holder_system_id OPERATOR(pg_catalog.=) $3"
+					"   AND c.holder_host OPERATOR(pg_catalog.=) $4"
+					"   AND c.holder_port OPERATOR(pg_catalog.=) $5::pg_catalog.int4"
 					"   AND c.fencing_token OPERATOR(pg_catalog.=) v.t)",
-					7, params, &res, err))
+					5, params, &res, err))
 		return false;
 	pg_atomic_fetch_add_u64(&snowflake_canary_ring->sent, npending);
 	npending = 0;
@@ -438,7 +508,13 @@ send_samples(char *err)
 						COORD_VALUE(&res, r, 2), COORD_VALUE(&res, r, 3),
 						COORD_VALUE(&res, r, 4), COORD_VALUE(&res, r, 5),
 						strtoi64(COORD_VALUE(&res, r, 6), NULL, 10), err))
+		{
 			log_problem("record a duplicate", err);
+			remember_hit("duplicate", COORD_VALUE(&res, r, 0), COORD_VALUE(&res, r, 1),
+						 COORD_VALUE(&res, r, 2), COORD_VALUE(&res, r, 3),
+						 COORD_VALUE(&res, r, 4), COORD_VALUE(&res, r, 5),
+						 strtoi64(COORD_VALUE(&res, r, 6), NULL, 10));
+		}
 		reason = psprintf("a duplicate: ID %s under worker ID %s, minted by %s and by %s port %s (cluster_name \"%s\", system identifier %s, fencing token %s)",
 						  COORD_VALUE(&res, r, 0), COORD_VALUE(&res, r, 1),
 						  COORD_VALUE(&res, r, 5), me->host, me->port,
@@ -522,7 +598,7 @@ snowflake_canary_probe(int32 worker_id, int64 floor_unix_ms, char *why,
 		return SNOWFLAKE_PROBE_ERROR;
 	if (res.nrows == 0)
 		return SNOWFLAKE_PROBE_CLEAR;
-	snprintf(why, whylen, "the duplicate canary's sample ID %s (minted at %s by %s) is above the worker ID's floor",
+	snprintf(why, whylen, "quarantined by the duplicate canary's boot probe: sample ID %s (minted at %s by %s) is above the worker ID's floor",
 			 COORD_VALUE(&res, 0, 0), COORD_VALUE(&res, 0, 5), COORD_VALUE(&res, 0, 4));
 	if (!record_hit("probe", COORD_VALUE(&res, 0, 0), params[0],
 					COORD_VALUE(&res, 0, 1), COORD_VALUE(&res, 0, 2),
@@ -569,4 +645,34 @@ snowflake_canary_inject(PG_FUNCTION_ARGS)
 	if (latch)
 		SetLatch(latch);
 	PG_RETURN_VOID();
+}
+
+/*
+ * snowflake_canary_stats(): the canary's counters on this server and
+ * whether it is parked, and why.
+ */
+Datum
+snowflake_canary_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+	char		reason[sizeof(((SnowflakeShared *) NULL)->park_reason)];
+	bool		parked;
+
+	snowflake_require_preload();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	parked = snowflake_canary_parked(reason, sizeof(reason));
+	values[0] = Int32GetDatum(snowflake_canary_every);
+	values[1] = Int64GetDatum((int64) pg_atomic_read_u64(&snowflake_canary_ring->sampled));
+	values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&snowflake_canary_ring->sent));
+	values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&snowflake_canary_ring->dropped));
+	values[4] = BoolGetDatum(parked);
+	if (parked)
+		values[5] = CStringGetTextDatum(reason);
+	else
+		nulls[5] = true;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -440,6 +440,17 @@ snowflake_lease_describe_holder(int32 worker_id, char *buf, size_t len)
 	const char *params[1] = {int_text(worker_id)};
 	CoordResult res;
 
+	if (snowflake_lease_quarantine_table &&
+		snowflake_coord_exec("SELECT pg_catalog.format('quarantined by the duplicate canary since %s (ID %s); see snowflake_state.canary_hit, then run snowflake_state.quarantine_clear(%s) on the coordinator',"
+				   " h.detected_at, h.id, h.worker_id)"
+				   " FROM " SNOWFLAKE_STATE_SCHEMA ".canary_hit h"
+				   " WHERE h.worker_id OPERATOR(pg_catalog.=) $1::pg_catalog.int4 AND h.cleared_at IS NULL"
+				   " ORDER BY h.hit LIMIT 1",
+				   1, params, &res, err) && res.nrows == 1)
+	{
+		strlcpy(buf, COORD_VALUE(&res, 0, 0), len);
+		return;
+	}
 	if (snowflake_coord_exec("SELECT pg_catalog.format('%s port %s (cluster_name \"%s\", system identifier %s, postmaster PID %s), lease expires at %s',"
 				   " holder_host, holder_port, holder_cluster_name, holder_system_id, holder_pid, expires_at)"
 				   " FROM " LEASE_TABLE " WHERE worker_id OPERATOR(pg_catalog.=) $1::pg_catalog.int4",

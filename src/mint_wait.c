@@ -450,6 +450,14 @@ refuse_unleased(SnowflakeSlot *home, bool capped, int64 now)
 				 errdetail("The lease has not been renewed.%s",
 						   last_problem(problem)),
 				 errhint("Minting resumes by itself once the coordinator answers again. Check that the coordinator (snowflake.coordinator, or snowflake.database when that is empty) is up and reachable.")));
+	if (why.state == SNOWFLAKE_LEASE_HELD_ELSEWHERE &&
+		strncmp(why.holder, "quarantined", 11) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SNOWFLAKE_HELD_ELSEWHERE),
+				 errmsg("cannot mint a snowflake ID: worker ID %d is quarantined",
+						why.worker_id),
+				 errdetail("It is %s.", why.holder),
+				 errhint("Find the duplicates with snowflake_audit() and the lease history on the coordinator before clearing the quarantine; or give this server another snowflake.worker_id (-1 leases free worker IDs).")));
 	if (why.state == SNOWFLAKE_LEASE_HELD_ELSEWHERE)
 		ereport(ERROR,
 				(errcode(ERRCODE_SNOWFLAKE_HELD_ELSEWHERE),
