@@ -26,6 +26,11 @@
  * holder of the worker ID may mint.  Everything that is not the fast path,
  * every wait and every refusal, is in mint_wait.c.
  *
+ * After taking IDs, the path tests each against the duplicate canary's
+ * hash (canary_ring.h) and leaves the few sampled ones in its ring for the
+ * lease keeper; a parked server (canary.c) has no published slot, so it
+ * refuses before getting here.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -35,7 +35,7 @@ require_faketime();
 
 # The rules: valid, and each alert fires and stays quiet as its tests say.
 command_like([ 'promtool', 'check', 'rules', "$root/monitoring/alerts.yml" ],
-	qr/SUCCESS: 8 rules found/, 'promtool check rules: the alert rules are valid');
+	qr/SUCCESS: 10 rules found/, 'promtool check rules: the alert rules are valid');
 command_like([ 'promtool', 'test', 'rules', "$root/monitoring/alerts_test.yml" ],
 	qr/SUCCESS/, 'promtool test rules: every alert fires and stays quiet as tested');
 
@@ -104,7 +104,8 @@ foreach my $metric (
 	snowflake_slot_fencing_left_seconds snowflake_slot_renewal_age_seconds
 	snowflake_server_clock_steps_back snowflake_server_clock_synchronized
 	snowflake_server_time_field_left_seconds snowflake_server_lease_problem
-	snowflake_server_fencing_margin_seconds snowflake_callers_ids))
+	snowflake_server_fencing_margin_seconds snowflake_callers_ids
+	snowflake_canary_sampled snowflake_canary_parked))
 {
 	ok(defined value_of($before, $metric), "metric $metric is exported");
 }
@@ -113,6 +114,7 @@ is(value_of($before, 'snowflake_slot_lease_held', qr/lease_state="held"/), 1,
 cmp_ok(value_of($before, 'snowflake_slot_fencing_left_seconds'), '>', 0,
 	'time is left to the fencing deadline');
 is(value_of($before, 'snowflake_server_lease_problem'), 0, 'the lease keeper has no problem');
+is(value_of($before, 'snowflake_canary_parked'), 0, 'minting is not parked');
 cmp_ok(value_of($before, 'snowflake_server_time_field_left_seconds'), '>', 60 * 365 * 86400,
 	'the time field has decades left');
 
@@ -135,7 +137,7 @@ while (time() < $deadline)
 	usleep(200_000);
 }
 note "scrape after the batch and the step:\n"
-  . join("\n", map { "$_ $after->{$_}" } sort grep { /^snowflake_(slot|server)_/ } keys %$after);
+  . join("\n", map { "$_ $after->{$_}" } sort grep { /^snowflake_(slot|server|canary)_/ } keys %$after);
 cmp_ok(
 	value_of($after, 'snowflake_slot_ids_issued') - value_of($before, 'snowflake_slot_ids_issued'),
 	'>=', 200000, 'snowflake_slot_ids_issued rose by the batch');
@@ -151,6 +153,9 @@ cmp_ok(
 cmp_ok(
 	value_of($after, 'snowflake_callers_ids', qr/role="\Q${\ scalar getpwuid($<)}\E"/) // 0,
 	'>=', 200000, 'snowflake_callers_ids counts the batch against its role');
+cmp_ok(
+	value_of($after, 'snowflake_canary_sampled') - value_of($before, 'snowflake_canary_sampled'),
+	'>', 0, 'snowflake_canary_sampled rose: the canary sampled some of the batch');
 
 $exporter->signal('TERM');
 $exporter->finish;
