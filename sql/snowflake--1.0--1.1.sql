@@ -620,7 +620,10 @@ BEGIN
 	IF att.attidentity IN ('a', 'd') THEN
 		actions := actions || pg_catalog.format('drop the %s of %I, with its sequence %s (last value %s)',
 			seq_kind, col, seq, COALESCE((SELECT s.last_value::text FROM pg_catalog.pg_sequences s
-			                               WHERE pg_catalog.format('%I.%I', s.schemaname, s.sequencename)::pg_catalog.regclass OPERATOR(pg_catalog.=) seq), 'never used'));
+			                               JOIN pg_catalog.pg_class c ON c.relname OPERATOR(pg_catalog.=) s.sequencename
+			                               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+			                                 AND n.nspname OPERATOR(pg_catalog.=) s.schemaname
+			                               WHERE c.oid OPERATOR(pg_catalog.=) seq), 'never used'));
 		stmts := stmts || pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I DROP IDENTITY', qualified, col);
 	ELSIF seq IS NOT NULL THEN
 		actions := actions || pg_catalog.format('drop the %s of %I', seq_kind, col);

@@ -161,9 +161,13 @@ refused("SELECT * FROM snowflake_adopt_column('owned_by_postgres', 'id', false)"
 	role => 'stranger');
 is(column_state('owned_by_postgres'), $state_before, 'not the owner: the column is unchanged');
 
-# The owner of its own table may.
+# The owner of its own table may, even with sequences in the database in a
+# schema it may not use.
 $node->safe_psql('postgres', q{
 	GRANT CREATE ON SCHEMA public TO stranger;
+	CREATE SCHEMA hidden;
+	CREATE SEQUENCE hidden.not_yours;
+	REVOKE ALL ON SCHEMA hidden FROM PUBLIC;
 });
 $r = try_sql_as($node, 'stranger', q{
 	CREATE TABLE mine (id bigint GENERATED ALWAYS AS IDENTITY, v text);
