@@ -62,12 +62,16 @@ include $(PGXS)
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
 # pgTAP suite (test/pgtap), on a throwaway server: see test/pgtap.sh
-.PHONY: pgtap bench dist package
+.PHONY: pgtap bench mutate dist package
 pgtap:
 	bash $(srcdir)/test/pgtap.sh
 
 bench:
 	bash $(srcdir)/bench/bench.sh
+
+# Mutation testing (test/mutate): as root; not part of installcheck.
+mutate:
+	perl $(srcdir)/test/mutate/run.pl
 
 # PGXN release: snowflake-<version>.zip of the committed tree, the version
 # taken from META.json (test/t/005_release_metadata.pl keeps it in step with
