@@ -9,6 +9,9 @@
 #
 #   make mutate                        # every mutant (as root: it installs)
 #   perl test/mutate/run.pl NAME ...   # only these
+#   perl test/mutate/run.pl --control [NAME ...]
+#                                      # the same tests on the unmutated
+#                                      # tree: each must pass ("control ok")
 #
 # It installs each mutant over the installed extension, so nothing else may
 # use this machine's PostgreSQL extension meanwhile; at the end it builds
@@ -64,6 +67,7 @@ my @mutants;
 		$x->{to} =~ s/\n+\z//;
 	}
 }
+my $control = @ARGV && $ARGV[0] eq '--control' ? shift(@ARGV) : undef;
 my %wanted = map { $_ => 1 } @ARGV;
 foreach my $n (keys %wanted)
 {
@@ -78,7 +82,7 @@ system('cp', '-r', "$root/.", $tree) == 0 or die "copy failed\n";
 system('rm', '-rf', "$tree/.git", "$tree/tmp_check", "$tree/results",
 	"$tree/output_iso", "$tree/log");
 system('chown', '-R', 'postgres:', $scratch) == 0 or die "chown failed\n";
-END { system('rm', '-rf', $scratch) if defined $scratch && -d $scratch; }
+END { system("rm", "-rf", $scratch) if defined $scratch && -d $scratch && !$ENV{MUTATE_KEEP}; }
 
 sub slurp
 {
@@ -129,10 +133,12 @@ sub run_tests
 	foreach my $t (split ' ', $m->{tests})
 	{
 		if ($t =~ /^iso:(.+)$/)          { push @iso,   $1 }
-		elsif ($t =~ /^pgtap:(.+)$/)     { push @pgtap, "test/pgtap/$1" }
+		elsif ($t =~ /^pgtap:(.+)$/)     { push @pgtap, "$tree/test/pgtap/$1" }
 		elsif ($t =~ m{^t/})             { push @tap,   "test/$t" }
 		else                             { push @regress, $t }
 	}
+	# the first pg_regress test creates the extension the others use
+	@regress = ('layouts', grep { $_ ne 'layouts' } @regress) if @regress;
 	my $ok = 1;
 	if (@regress || @iso || @tap)
 	{
@@ -169,10 +175,14 @@ foreach my $m (@mutants)
 	else
 	{
 		(my $mutated = $pristine) =~ s/\Q$m->{from}\E/$m->{to}/;
-		spew($file, $mutated);
+		spew($file, $mutated) unless $control;
 		if (!build_and_install($log))
 		{
 			$result = 'does not build';
+		}
+		elsif ($control)
+		{
+			$result = run_tests($m, $log) ? 'control ok' : 'CONTROL FAILED';
 		}
 		else
 		{
@@ -180,10 +190,10 @@ foreach my $m (@mutants)
 		}
 		spew($file, $pristine);
 	}
-	$failures++ if $result ne 'killed';
+	$failures++ if $result ne ($control ? 'control ok' : 'killed');
 	my $secs = time() - $start;
 	printf "%-28s %-9s %4.0f s  %s\n", $m->{name}, $result, $secs, $m->{tests};
-	if ($result ne 'killed' && -f $log)
+	if ($result ne ($control ? 'control ok' : 'killed') && -f $log)
 	{
 		print "  last lines of its log:\n";
 		my @lines = split /\n/, slurp($log);
@@ -203,6 +213,7 @@ foreach my $r (@rows)
 	(my $tests = $m->{tests}) =~ s/(\S+)/`$1`/g;
 	printf "| `%s` | %s | %s | %s |\n", $m->{name}, $m->{guarantee}, $tests, $result;
 }
-printf "\n%d mutants, %d killed, %d not killed\n", scalar(@rows),
-  scalar(@rows) - $failures, $failures;
+printf "\n%d mutants, %d %s, %d not\n", scalar(@rows),
+  scalar(@rows) - $failures, $control ? 'passed their tests unmutated' : 'killed',
+  $failures;
 exit($failures ? 1 : 0);
