@@ -13,7 +13,8 @@
 # (the top slot, nothing above it); in both cases the IDs of
 # snowflake_batch(5000) and of 5000 calls of snowflake_nextval(), in the
 # order returned, are distinct and strictly increase, and the session never
-# minted under a worker ID below its home slot's.
+# minted under a worker ID below its home slot's.  Last, three sessions take
+# batches from all three slots at once: no ID repeats across them.
 
 use strict;
 use warnings;
@@ -143,5 +144,19 @@ check_session($t2, 2);
 $t1->quit;
 $t2->quit;
 $bg0->quit;
+
+# The three slots at once: three sessions (one per slot) take batches of 3
+# from slots that hold 2 IDs a millisecond, so nearly every take ends at a
+# slot's last sequence number, while the next slot up mints in the same
+# millisecond.  No ID is minted twice, across the sessions.
+ok(poll_until($node, q{SELECT sum(sessions) = 0 FROM snowflake_status}, 10),
+	'no session is left');
+$node->safe_psql('postgres',
+	'CREATE TABLE ids (n bigserial PRIMARY KEY, run integer NOT NULL,
+	   client integer NOT NULL, id bigint NOT NULL)');
+my ($rc) = run_pgbench($node, clients => 3, seconds => 3, run => 1,
+	sql => 'INSERT INTO ids (run, client, id) SELECT :run, :client_id, snowflake_batch(3);');
+is($rc, 0, 'three sessions took batches without an error');
+check_ids($node, 'three sessions, one per slot, taking batches of 3');
 $node->stop;
 done_testing();
