@@ -95,7 +95,10 @@ static bool may_prune = false;
 typedef struct PendingSample
 {
 	int64		id;
-	int64		token;			/* fencing token of the lease it was minted under */
+	int32		worker_id;
+	int64		unix_ms;		/* its time field, in Unix milliseconds */
+	int64		token;			/* fencing token of the lease it was minted
+								 * under, 0 if none is held now */
 } PendingSample;
 
 static PendingSample *pending = NULL;
@@ -229,20 +232,6 @@ snowflake_canary_ensure(void)
 				 errhint("Let the role that owns snowflake_state.worker_lease run a lease keeper once, or grant SELECT and INSERT on snowflake_state.canary and snowflake_state.canary_hit.")));
 }
 
-/* Whether the server is parked; the reason into "reason" if so. */
-bool
-snowflake_canary_parked(char *reason, size_t len)
-{
-	SnowflakeShared *sh = snowflake_shared;
-
-	if (pg_atomic_read_u32(&sh->parked) == 0)
-		return false;
-	SpinLockAcquire(&sh->lease_mutex);
-	strlcpy(reason, sh->park_reason, len);
-	SpinLockRelease(&sh->lease_mutex);
-	return true;
-}
-
 /* Stop minting at once: no slot is published while parked. */
 static void
 park(const char *reason)
@@ -364,18 +353,6 @@ follow_hits(char *err)
 	return true;
 }
 
-/* The fencing token under which this server holds worker ID w, or 0. */
-static int64
-token_of(int32 w)
-{
-	int			i;
-
-	for (i = 0; i < snowflake_shared->nslots; i++)
-		if (snowflake_keeper_leases[i].worker_id == w)
-			return snowflake_keeper_leases[i].token;
-	return 0;
-}
-
 /* Record a hit (kind "duplicate" or "probe"); "a" is the other holder. */
 static bool
 record_hit(const char *kind, const char *id, const char *worker_id,
@@ -432,10 +409,14 @@ send_samples(char *err)
 	for (i = 0; i < ntaken; i++)
 	{
 		SnowflakeFields f;
+		int			slot;
 
 		snowflake_decode_id(layout, taken[i], &f);
+		slot = snowflake_keeper_slot_of(f.worker_id);
 		pending[npending].id = taken[i];
-		pending[npending].token = token_of(f.worker_id);
+		pending[npending].worker_id = f.worker_id;
+		pending[npending].unix_ms = snowflake_cluster_ms_to_unix(f.units);
+		pending[npending].token = slot >= 0 ? snowflake_keeper_leases[slot].token : 0;
 		npending++;
 	}
 	if (npending == 0)
@@ -447,14 +428,11 @@ send_samples(char *err)
 	initStringInfo(&tokens);
 	for (i = 0; i < npending; i++)
 	{
-		SnowflakeFields f;
 		const char *sep = i > 0 ? "," : "{";
 
-		snowflake_decode_id(layout, pending[i].id, &f);
 		appendStringInfo(&ids, "%s" INT64_FORMAT, sep, pending[i].id);
-		appendStringInfo(&workers, "%s%d", sep, f.worker_id);
-		appendStringInfo(&times, "%s" INT64_FORMAT, sep,
-						 snowflake_cluster_ms_to_unix(f.units));
+		appendStringInfo(&workers, "%s%d", sep, pending[i].worker_id);
+		appendStringInfo(&times, "%s" INT64_FORMAT, sep, pending[i].unix_ms);
 		appendStringInfo(&tokens, "%s" INT64_FORMAT, sep, pending[i].token);
 	}
 	appendStringInfoChar(&ids, '}');
@@ -664,7 +642,7 @@ snowflake_canary_stats(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
-	parked = snowflake_canary_parked(reason, sizeof(reason));
+	parked = snowflake_parked(reason, sizeof(reason));
 	values[0] = Int32GetDatum(snowflake_canary_every);
 	values[1] = Int64GetDatum((int64) pg_atomic_read_u64(&snowflake_canary_ring->sampled));
 	values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&snowflake_canary_ring->sent));

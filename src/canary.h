@@ -25,6 +25,5 @@ extern SnowflakeProbeResult snowflake_canary_probe(int32 worker_id,
 												   int64 floor_unix_ms,
 												   char *why, size_t whylen,
 												   char *err);
-extern bool snowflake_canary_parked(char *reason, size_t len);
 
 #endif							/* SNOWFLAKE_CANARY_H */

@@ -572,7 +572,7 @@ static void
 report_round(bool ok, bool reached, const char *err)
 {
 	int64		mono = snowflake_deadline_clock_ms();
-	char		park_reason[512];
+	char		park_reason[sizeof(snowflake_shared->park_reason)];
 
 	if (ok)
 	{
@@ -583,7 +583,7 @@ report_round(bool ok, bool reached, const char *err)
 		failing_since = -1;
 		logged_err[0] = '\0';
 		/* parked: say why where operators look (snowflake_status) */
-		if (snowflake_canary_parked(park_reason, sizeof(park_reason)))
+		if (snowflake_parked(park_reason, sizeof(park_reason)))
 			snowflake_lease_info_set_error(psprintf("minting is parked: the duplicate canary found %s",
 													park_reason));
 		else

@@ -178,17 +178,6 @@ acquire_one(int i, int32 worker_id, char *holder, size_t holder_len, char *err)
 	return SNOWFLAKE_TAKE_OK;
 }
 
-static bool
-holds_worker_id(int32 worker_id)
-{
-	int			i;
-
-	for (i = 0; i < snowflake_shared->nslots; i++)
-		if (snowflake_keeper_leases[i].worker_id == worker_id)
-			return true;
-	return false;
-}
-
 /* Pinned: slot i takes worker ID N + i, or nothing. */
 static bool
 acquire_pinned(char *err)
@@ -242,7 +231,7 @@ acquire_from(const int32 *candidates, int ncandidates, bool *exhausted,
 			int32		want = candidates[r++];
 
 			/* reserved for backfilling history: never leased */
-			if (holds_worker_id(want) || snowflake_worker_id_reserved(want))
+			if (snowflake_keeper_slot_of(want) >= 0 || snowflake_worker_id_reserved(want))
 				continue;
 			switch (acquire_one(i, want, holder, sizeof(holder), err))
 			{

@@ -91,6 +91,18 @@ snowflake_keeper_show_lease(int i, SnowflakeLeaseState state, int64 expires_us,
 	snowflake_lease_info_set_lease(i, &info);
 }
 
+/* The slot whose lease is worker ID w, or -1. */
+int
+snowflake_keeper_slot_of(int32 w)
+{
+	int			i;
+
+	for (i = 0; i < snowflake_shared->nslots; i++)
+		if (snowflake_keeper_leases[i].worker_id == w)
+			return i;
+	return -1;
+}
+
 /*
  * Let slot i mint under its lease; not while the duplicate canary has the
  * server parked (canary.c), which publishes again when it unparks.

@@ -48,6 +48,7 @@ extern SnowflakeHolder snowflake_keeper_server;
 extern LeaseTiming snowflake_lease_timing(void);
 extern int64 snowflake_unix_ms_to_cluster(int64 ms);
 extern int64 snowflake_cluster_ms_to_unix(int64 ms);
+extern int	snowflake_keeper_slot_of(int32 w);
 extern void snowflake_keeper_publish(int i);
 extern void snowflake_keeper_unpublish(int i);
 extern void snowflake_keeper_show_lease(int i, SnowflakeLeaseState state,

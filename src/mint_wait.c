@@ -190,12 +190,9 @@ snowflake_count_regression(int64 floor_ms, int64 behind_ms)
 static void
 refuse_parked(SnowflakeSlot *home)
 {
-	SnowflakeShared *sh = snowflake_shared;
-	char		reason[sizeof(sh->park_reason)];
+	char		reason[sizeof(snowflake_shared->park_reason)];
 
-	SpinLockAcquire(&sh->lease_mutex);
-	strlcpy(reason, sh->park_reason, sizeof(reason));
-	SpinLockRelease(&sh->lease_mutex);
+	(void) snowflake_parked(reason, sizeof(reason));
 	snowflake_count_refusal(home, SNOWFLAKE_CAUSE_OTHER);
 	ereport(ERROR,
 			(errcode(ERRCODE_SNOWFLAKE_PARKED),

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * shmem.c
- *		Sizing and initialising the extension's shared memory.
+ *		Sizing and initialising the extension's shared memory, and reading
+ *		the few fields several layers read the same way (lease state names,
+ *		whether minting is parked).
  *
  * The layout and the locking and ordering protocol of every field are in
  * shmem.h.  The struct is made by the shmem_startup_hook (snowflake.c) in
@@ -111,6 +113,24 @@ snowflake_require_preload(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("snowflake must be loaded via \"shared_preload_libraries\" to mint IDs"),
 				 errhint("Add 'snowflake' to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/*
+ * Whether the duplicate canary has parked minting (canary.c sets it); the
+ * reason into "reason" (len bytes), or "" when not parked.
+ */
+bool
+snowflake_parked(char *reason, size_t len)
+{
+	SnowflakeShared *sh = snowflake_shared;
+
+	reason[0] = '\0';
+	if (pg_atomic_read_u32(&sh->parked) == 0)
+		return false;
+	SpinLockAcquire(&sh->lease_mutex);
+	strlcpy(reason, sh->park_reason, len);
+	SpinLockRelease(&sh->lease_mutex);
+	return true;
 }
 
 const char *

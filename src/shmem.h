@@ -269,6 +269,7 @@ extern Size snowflake_shmem_size(void);
 extern void snowflake_shmem_init(void);
 extern void snowflake_require_preload(void);
 extern const char *snowflake_lease_state_name(SnowflakeLeaseState state);
+extern bool snowflake_parked(char *reason, size_t len);
 
 /* The lease information of slot i; it follows the slots in shared memory. */
 static inline SnowflakeLeaseInfo *

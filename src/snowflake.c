@@ -39,15 +39,22 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
 
+/* All the shared memory the extension asks for. */
+static Size
+snowflake_total_shmem_size(void)
+{
+	return add_size(add_size(snowflake_shmem_size(),
+							 snowflake_callers_shmem_size()),
+					snowflake_canary_shmem_size());
+}
+
 #if PG_VERSION_NUM >= 150000
 static void
 snowflake_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(add_size(add_size(snowflake_shmem_size(),
-											 snowflake_callers_shmem_size()),
-									snowflake_canary_shmem_size()));
+	RequestAddinShmemSpace(snowflake_total_shmem_size());
 	snowflake_callers_shmem_request();
 }
 #endif
@@ -78,9 +85,7 @@ _PG_init(void)
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = snowflake_shmem_request;
 #else
-	RequestAddinShmemSpace(add_size(add_size(snowflake_shmem_size(),
-											 snowflake_callers_shmem_size()),
-									snowflake_canary_shmem_size()));
+	RequestAddinShmemSpace(snowflake_total_shmem_size());
 	snowflake_callers_shmem_request();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
