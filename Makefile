@@ -62,12 +62,18 @@ include $(PGXS)
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
 # pgTAP suite (test/pgtap), on a throwaway server: see test/pgtap.sh
-.PHONY: pgtap bench mutate dist package
+.PHONY: pgtap bench soak mutate dist package
 pgtap:
 	bash $(srcdir)/test/pgtap.sh
 
 bench:
 	bash $(srcdir)/bench/bench.sh
+
+# The long soak (bench/soak, docs/reliability.md): a fleet minting under
+# seeded faults, every ID checked; needs make install first.  A short seed
+# runs in installcheck (test/t/055_soak.pl).
+soak:
+	bash $(srcdir)/bench/soak/run.sh
 
 # Mutation testing (test/mutate): as root; not part of installcheck.
 mutate:

@@ -15,6 +15,7 @@ apt-get install -y -q --no-install-recommends \
 	postgresql-server-dev-15 \
 	libpq-dev \
 	libipc-run-perl \
+	libdbd-pg-perl \
 	postgresql-15-pgtap \
 	libtap-parser-sourcehandler-pgtap-perl \
 	faketime \
