@@ -148,6 +148,7 @@ sub start_node
 	$offset{ $node->name } //= 0;
 	set_clock($node, sprintf('%+.3f', $offset{ $node->name }));
 	start_faked($node, undef, 'start');
+	check_clock($node);
 	return;
 }
 
@@ -156,6 +157,18 @@ sub step_clock
 	my ($node, $by) = @_;
 	$offset{ $node->name } += $by;
 	set_clock($node, sprintf('%+.3f', $offset{ $node->name }));
+	return;
+}
+
+# Die unless a backend of $node reads its faked clock (within 0.5 s).
+sub check_clock
+{
+	my ($node) = @_;
+	my $want = time() + $offset{ $node->name };
+	my $got = server_clock($node) / 1e6;
+	die sprintf("the clock of %s reads %.3f s from where it should (offset %+g s)",
+		$node->name, $got - $want, $offset{ $node->name })
+	  if abs($got - $want) > 0.5;
 	return;
 }
 
@@ -236,6 +249,7 @@ sub run_fault
 	{
 		my $by = $2 * ($3 eq 'ms' ? 0.001 : 1) * ($1 eq 'back' ? -1 : 1);
 		step_clock($node, $by);
+		check_clock($node) if abs($by) >= 1;
 		return (sprintf('clock %+g s, now %+g s', $by, $offset{ $node->name }), $slot);
 	}
 	if ($c eq 'freeze_backend')

@@ -27,10 +27,14 @@ if [ "$(id -u)" -eq 0 ]; then
 	chown -R postgres: "$work"
 fi
 cd "$work"
+pgxs=$(pg_config --pkglibdir)/pgxs
 status=0
-as_pg env SOAK_REPORT="$work/report.txt" \
+# TESTDIR: an absolute base for the clusters, so that the path of each
+# server's libfaketime offset file still resolves once it is running in
+# its data directory.
+as_pg env TESTDIR="$work" SOAK_REPORT="$work/report.txt" PG_REGRESS="$pgxs/src/test/regress/pg_regress" \
 	SOAK_SEED="${SOAK_SEED:-}" SOAK_IDS="${SOAK_IDS:-100000000}" \
 	SOAK_ROUNDS="${SOAK_ROUNDS:-3}" SOAK_MAX_BATCH="${SOAK_MAX_BATCH:-5000}" \
-	prove -v -I "$(pg_config --pkglibdir)/pgxs/src/test/perl" bench/soak/soak.pl || status=$?
+	prove -v -I "$pgxs/src/test/perl" bench/soak/soak.pl || status=$?
 cp "$work/report.txt" "$report" && echo "soak: report in $report"
 exit $status
