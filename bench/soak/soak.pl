@@ -39,8 +39,8 @@ my $file = $ENV{SOAK_REPORT} // 'soak-report.txt';
 open(my $fh, '>', $file) or die "$file: $!";
 print $fh $text;
 print $fh "\nfaults in order:\n";
-printf $fh "%8.1f s %-20s %s; fresh session minted after %.3f s, clients after %.3f s\n",
-  $_->{t0} - $r->{log}[0]{t0}, $_->{class}, $_->{what}, $_->{worst}, $_->{clients_worst}
+printf $fh "%8.1f s %-20s %-3s %s; fresh session minted after %.3f s, clients after %.3f s\n",
+  $_->{t0} - $r->{log}[0]{t0}, $_->{class}, $_->{slot}, $_->{what}, $_->{worst}, $_->{clients_worst}
   foreach @{ $r->{log} };
 close($fh);
 
