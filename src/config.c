@@ -397,7 +397,7 @@ define_gucs(void)
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("snowflake.high_water_horizon",
 							"How far ahead of the clock the durable high-water mark runs.",
-							"After a restart, minting waits until the clock passes the mark, at most this long when the clock is right.",
+							"After an immediate shutdown, a crash or a promotion, minting waits until the clock passes the mark, at most this long when the clock is right; a clean shutdown stores the mark at the last minted millisecond.",
 							&snowflake_high_water_horizon,
 							1000, 10, 60000,
 							PGC_SIGHUP, GUC_UNIT_MS,

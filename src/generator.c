@@ -47,7 +47,7 @@
 #ifdef SNOWFLAKE_TEST_POINTS
 /*
  * Test points: empty functions that tests stop a backend in with gdb, to
- * force an interleaving (test/t/039_*, 041_*).  Compiled only into test
+ * force an interleaving (test/t/039_*, 041_*, 057_*).  Compiled only into test
  * builds (scripts/test.sh); elsewhere SNOWFLAKE_TEST_POINT() is nothing.
  */
 pg_noinline void
@@ -60,6 +60,12 @@ pg_noinline void
 snowflake_test_point_before_take(void)
 {
 	__asm__ volatile("");
+}
+
+pg_noinline void
+snowflake_test_point_before_floor(int64 ms)
+{
+	__asm__ volatile("" : : "r"(ms));
 }
 #endif
 
@@ -310,6 +316,7 @@ snowflake_mint(int want, int64 *first_id)
 					past_mark = ms;
 					break;
 				}
+				SNOWFLAKE_TEST_POINT_AT(before_floor, ms);
 				session_last_ms = ms;
 				session_last_slot = k;
 				session_last_worker = worker_id;

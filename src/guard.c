@@ -33,6 +33,16 @@
  * layout the server first minted with; a different configured layout
  * publishes no mark, and minting refuses with both layouts named.
  *
+ * At a clean shutdown (SIGTERM while the postmaster is stopping, which it
+ * writes into postmaster.pid before it signals anyone), the worker waits
+ * until no other session is left that could mint -- client backends and
+ * background workers other than the lease keeper; the postmaster accepts
+ * no new ones by then -- and stores the mark one millisecond above max_ms,
+ * the highest millisecond minted.  A restart then waits for the clock to
+ * pass the last ID minted, not a mark up to the horizon ahead of it.  If
+ * some session is still there after SHUTDOWN_WAIT_MS, or the SIGTERM came
+ * from anything but a shutdown, the stored mark stays as it is.
+ *
  * Before it touches the table, the worker checks that schema
  * snowflake_state and the table belong to a superuser (see
  * SNOWFLAKE_OWNER_PROBLEMS_SQL); anything else refuses minting with the
@@ -59,9 +69,12 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/proc.h"
+#include "storage/fd.h"
 #include "utils/array.h"
+#include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/pidfile.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -79,6 +92,12 @@
  * themselves at once (mint_wait.c).
  */
 #define IDLE_TICK_MS		1000
+
+/*
+ * How long, at a clean shutdown, the worker waits for the other sessions
+ * to end before it stores the mark at the last minted millisecond.
+ */
+#define SHUTDOWN_WAIT_MS	5000
 
 static int64 last_wall_ns = -1;
 static int64 last_mono_ns = -1;
@@ -513,4 +532,131 @@ snowflake_guard_keep_mark(void)
 
 	/* a backend resumed minting: look again as often as a busy server */
 	return wanted ? busy_tick_ms() : tick;
+}
+
+/*
+ * Whether the postmaster is shutting down: it writes "stopping" into line
+ * LOCK_FILE_LINE_PM_STATUS of postmaster.pid before it signals its
+ * children, and accepts no new session from then on.
+ */
+static bool
+postmaster_stopping(void)
+{
+	FILE	   *f;
+	char		line[MAXPGPATH];
+	int			n = 0;
+	bool		stopping = false;
+
+	f = AllocateFile("postmaster.pid", "r");
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f) != NULL)
+	{
+		if (++n == LOCK_FILE_LINE_PM_STATUS)
+		{
+			stopping = strncmp(line, PM_STATUS_STOPPING,
+							   strlen(PM_STATUS_STOPPING)) == 0;
+			break;
+		}
+	}
+	FreeFile(f);
+	return stopping;
+}
+
+/*
+ * Sessions left that could mint: client backends, and background workers
+ * other than this one and the lease keeper.  A session leaves the backend
+ * status array only on its way out, after its last statement.
+ */
+static int
+sessions_that_could_mint(void)
+{
+	int			n;
+	int			i;
+	int			count = 0;
+
+	pgstat_clear_backend_activity_snapshot();
+	n = pgstat_fetch_stat_numbackends();
+	for (i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		PgBackendStatus *be;
+
+		if (local == NULL)
+			continue;
+		be = &local->backendStatus;
+		if (be->st_procpid <= 0 || be->st_procpid == MyProcPid)
+			continue;
+		if (be->st_backendType == B_BACKEND)
+			count++;
+		else if (be->st_backendType == B_BG_WORKER &&
+				 (be->st_appname == NULL ||
+				  strcmp(be->st_appname, "snowflake lease keeper") != 0))
+			count++;
+	}
+	pgstat_clear_backend_activity_snapshot();
+	return count;
+}
+
+/*
+ * At a clean shutdown: once no other session can mint, store the mark one
+ * millisecond above the highest minted (see the file header).  Called by
+ * the worker on SIGTERM, before it exits.
+ */
+void
+snowflake_guard_shutdown(void)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int64		deadline;
+	int64		mark;
+	int64		last;
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	if (!mark_loaded || RecoveryInProgress() || layout_mismatched() ||
+		!postmaster_stopping())
+		return;
+
+	deadline = snowflake_monotonic_ms() + SHUTDOWN_WAIT_MS;
+	while (sessions_that_could_mint() > 0)
+	{
+		if (snowflake_monotonic_ms() >= deadline)
+		{
+			ereport(LOG,
+					(errmsg("snowflake: sessions still running at shutdown; the high-water mark stays where it is")));
+			return;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+
+	pg_memory_barrier();
+	mark = (int64) pg_atomic_read_u64(&sh->hwm_ms);
+	last = (int64) pg_atomic_read_u64(&sh->max_ms);
+	if (last + 1 >= mark)
+		return;
+
+	PG_TRY();
+	{
+		snowflake_worker_xact_begin("snowflake: storing the high-water mark at shutdown");
+		store_mark(last + 1);
+		snowflake_worker_xact_end();
+		ereport(LOG,
+				(errmsg("snowflake: stored the high-water mark %s, just above the last millisecond minted, for a quick restart",
+						snowflake_units_text(&snowflake_cluster_layout, last + 1))));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		snowflake_worker_xact_abort();
+		ereport(LOG,
+				(errmsg("snowflake: could not store the high-water mark at shutdown; it stays where it is: %s",
+						edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
 }

@@ -76,11 +76,17 @@ keeper_exit(int code, Datum arg)
 	snowflake_lease_keeper_stop();
 }
 
+/*
+ * The guard.  SIGTERM ends it; at a clean shutdown it first stores the mark
+ * at the last minted millisecond (snowflake_guard_shutdown).  The
+ * postmaster starts it again after a second unless the server is shutting
+ * down.
+ */
 void
 snowflake_worker_main(Datum main_arg)
 {
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(snowflake_database, NULL, 0);
@@ -95,6 +101,12 @@ snowflake_worker_main(Datum main_arg)
 		int64		sleep_ms;
 
 		CHECK_FOR_INTERRUPTS();
+		if (ShutdownRequestPending)
+		{
+			/* at a clean shutdown, the mark goes down to the last ID */
+			snowflake_guard_shutdown();
+			proc_exit(1);
+		}
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
