@@ -20,50 +20,11 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SnowflakeTest;
+use GdbTest;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
-my ($gdb, $gdb_timer, $b_pid);
-my $gdb_in  = '';
-my $gdb_out = '';
-
-# Whatever happens, gdb detaches and B runs on before the framework stops
-# the server: this END block runs before the framework's.
-END
-{
-	if ($gdb && $gdb->pumpable)
-	{
-		$gdb_in .= "delete\ndetach\nquit\n";
-		eval { $gdb->signal('INT'); };
-		eval { $gdb_timer->start(10); $gdb->finish; };
-		eval { $gdb->kill_kill; } if $@;
-	}
-	kill('CONT', $b_pid) if $b_pid;
-}
-
-my @GDB = ('gdb', '-q', '-nx', '-iex', 'set debuginfod enabled off');
-my $gdb_marks = 0;
-
-sub gdb_send
-{
-	my ($cmds) = @_;
-	$gdb_marks++;
-	$gdb_in .= "$cmds\necho gdb-mark-$gdb_marks\\n\n";
-	return qr/gdb-mark-$gdb_marks\n/;
-}
-
-sub gdb_wait
-{
-	my ($re, $timeout) = @_;
-	$gdb_timer->start($timeout // 30);
-	return pump_until($gdb, $gdb_timer, \$gdb_out, $re);
-}
-
-my ($gdb_version, $gdb_stderr) = ('', '');
-eval {
-	IPC::Run::run([ 'gdb', '--version' ], '>', \$gdb_version, '2>', \$gdb_stderr);
-};
-plan skip_all => 'gdb is not installed' unless $gdb_version =~ /GNU gdb/;
+my $b_pid;
 
 my $point = 'snowflake_test_point_before_floor';
 my $node = new_node('clean_shutdown_in_flight',
@@ -85,24 +46,20 @@ ok(poll_until($node,
 $b_pid = $node->safe_psql('postgres',
 	"SELECT pid FROM pg_stat_activity WHERE application_name = 'session_b'");
 
-$gdb_timer = IPC::Run::timer(30);
-$gdb = IPC::Run::start([ @GDB, '-p', $b_pid ],
-	'<', \$gdb_in, '>&', \$gdb_out, $gdb_timer);
-my $set = gdb_send("set pagination off\nhandle SIGTERM nostop noprint pass\n"
-	  . "handle SIGUSR1 nostop noprint pass\nbreak $point\ncontinue");
-ok(gdb_wait(qr/Breakpoint 1 at/, 60), "gdb attached to B and set a breakpoint at $point")
-  or diag $gdb_out;
-if ($gdb_out =~ /ptrace: |Could not attach|Function "$point" not defined/)
+my $gdb = gdb_attach($b_pid);
+ok($gdb->wait($gdb->send("break $point\ncontinue"), 60) || $gdb->out =~ /Breakpoint 1 at/,
+	"gdb attached to B and set a breakpoint at $point");
+if ($gdb->out =~ /Function "$point" not defined/)
 {
-	diag $gdb_out;
-	BAIL_OUT('gdb cannot stop B at the test point');
+	plan skip_all => 'the library has no test points: build it with '
+	  . 'COPT=-DSNOWFLAKE_TEST_POINTS, as scripts/test.sh does';
 }
 
 my $hit = qr/Breakpoint 1, $point \(ms=(?:ms\@entry=)?(\d+)\)/;
-ok(gdb_wait($hit, 30), 'B stops with its numbers taken and checked, before raising the floor');
-my ($ms) = $gdb_out =~ $hit;
-my $epoch = gdb_wait(gdb_send('print snowflake_cluster_layout.epoch_ms'), 10)
-  && $gdb_out =~ /\$1 = (\d+)\n/ ? $1 : undef;
+ok($gdb->wait($hit, 30), 'B stops with its numbers taken and checked, before raising the floor');
+my ($ms) = $gdb->out =~ $hit;
+my $epoch = $gdb->wait($gdb->send('print snowflake_cluster_layout.epoch_ms'), 10)
+  && $gdb->out =~ /\$1 = (\d+)\n/ ? $1 : undef;
 ok(defined $ms && defined $epoch, "B took numbers in millisecond $ms (epoch $epoch)");
 my $m_unix = $ms + $epoch;
 
@@ -127,9 +84,7 @@ unlike(slurp_file($node->logfile, $log_at), qr/stored the high-water mark/,
 	'while B is there, the guard stores no mark');
 
 # B runs on; it ends (terminated by the shutdown), and so does the server.
-$gdb_in .= "delete\ndetach\nquit\n";
-$gdb->finish;
-$gdb = undef;
+$gdb->detach;
 $stop->finish;
 eval { $b->finish; };
 $node->_update_pid(0);
