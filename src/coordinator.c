@@ -295,7 +295,7 @@ snowflake_coord_connect(char *err)
 
 	/* defaults first: the connection string's own settings come later and win */
 	keywords[0] = "application_name";
-	values[0] = "snowflake lease keeper";
+	values[0] = SNOWFLAKE_KEEPER_NAME;
 	keywords[1] = "options";
 	values[1] = "-c search_path=pg_catalog,pg_temp";
 	keywords[2] = "target_session_attrs";

@@ -68,8 +68,9 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "storage/proc.h"
+#include "postmaster/bgworker.h"
 #include "storage/fd.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
@@ -565,7 +566,7 @@ postmaster_stopping(void)
 
 /*
  * Sessions left that could mint: client backends, and background workers
- * other than this one and the lease keeper.  A session leaves the backend
+ * other than this one and the lease keeper (known by its bgw_type).  A session leaves the backend
  * status array only on its way out, after its last statement.
  */
 static int
@@ -589,10 +590,13 @@ sessions_that_could_mint(void)
 			continue;
 		if (be->st_backendType == B_BACKEND)
 			count++;
-		else if (be->st_backendType == B_BG_WORKER &&
-				 (be->st_appname == NULL ||
-				  strcmp(be->st_appname, "snowflake lease keeper") != 0))
-			count++;
+		else if (be->st_backendType == B_BG_WORKER)
+		{
+			const char *type = GetBackgroundWorkerTypeByPid(be->st_procpid);
+
+			if (type == NULL || strcmp(type, SNOWFLAKE_KEEPER_NAME) != 0)
+				count++;
+		}
 	}
 	pgstat_clear_backend_activity_snapshot();
 	return count;

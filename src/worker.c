@@ -60,8 +60,8 @@ register_worker(const char *name, const char *function)
 void
 snowflake_register_workers(void)
 {
-	register_worker("snowflake guard", "snowflake_worker_main");
-	register_worker("snowflake lease keeper", "snowflake_lease_worker_main");
+	register_worker(SNOWFLAKE_GUARD_NAME, "snowflake_worker_main");
+	register_worker(SNOWFLAKE_KEEPER_NAME, "snowflake_lease_worker_main");
 }
 
 static void
@@ -137,7 +137,7 @@ snowflake_lease_worker_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(snowflake_database, NULL, 0);
-	pgstat_report_appname("snowflake lease keeper");
+	pgstat_report_appname(SNOWFLAKE_KEEPER_NAME);
 
 	snowflake_worker_pin_settings("5s");
 

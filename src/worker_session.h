@@ -17,6 +17,13 @@
 #define SNOWFLAKE_STATE_SCHEMA "snowflake_state"
 
 /*
+ * The two background workers' names (worker.c): their bgw_type, which
+ * pg_stat_activity shows as backend_type.
+ */
+#define SNOWFLAKE_GUARD_NAME "snowflake guard"
+#define SNOWFLAKE_KEEPER_NAME "snowflake lease keeper"
+
+/*
  * Before the workers use schema snowflake_state and its tables $1 (a text
  * array of table names), they check who owns them: only a superuser or the
  * role the workers run as (on a coordinator, the fleet's role) may, since
