@@ -425,9 +425,8 @@ sub run_soak
 				'<', \undef, '>', "$out/clients/$name.out", '2>', "$out/clients/$name.err");
 		}
 	}
-	open(my $hids, '>', "$out/clients/harness.ids") or die $!;
-	$harness_ids = $hids;
-	$hids->autoflush(1);
+	open($harness_ids, '>', "$out/clients/harness.ids") or die $!;
+	$harness_ids->autoflush(1);
 
 	my $t_start = time();
 	usleep(3_000_000);
@@ -465,12 +464,11 @@ sub run_soak
 	{
 		eval { $h->finish; 1 } or $h->kill_kill;
 	}
-	close($hids);
+	close($harness_ids);
 	my $report = check($out, $fault_secs, \@done);
 	$report->{seed} = $seed;
 	$report->{harness_errors} = $errors;
 	$report->{crashes} = unexpected_crashes();
-	$report->{servers} = [ map { $_->name } (values %node, $standby) ];
 	return $report;
 }
 

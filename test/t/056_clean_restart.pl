@@ -26,17 +26,11 @@ my $node = new_node('clean_restart', conf => "snowflake.high_water_horizon = '5s
 $node->start;
 setup_ids($node);
 
-sub stored_mark_ms
-{
-	return $node->safe_psql('postgres',
-		"SELECT (extract(epoch FROM high_water_mark) * 1000)::int8 FROM snowflake_state.server_state");
-}
-
+# The time field of $id, in Unix milliseconds.
 sub ms_of
 {
 	my ($id) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT (extract(epoch FROM snowflake_timestamp($id)) * 1000)::int8");
+	return (decode_id($node, $id))[2];
 }
 
 # Mint in two sessions; one stays connected through the shutdown.
@@ -45,7 +39,7 @@ my $bg_id = $bg->query_safe('SELECT snowflake_nextval()');
 my $last = $node->safe_psql('postgres', 'SELECT max(id) FROM snowflake_batch(50000) id');
 $last = $bg_id if $bg_id > $last;
 my $last_ms = ms_of($last);
-my $running_mark = stored_mark_ms();
+my $running_mark = stored_mark_ms($node);
 cmp_ok($running_mark - $last_ms, '>', 1000,
 	'while the server mints, the stored mark runs ahead of the last ID ('
 	  . ($running_mark - $last_ms) . ' ms)');
@@ -58,7 +52,7 @@ like($log, qr/snowflake: stored the high-water mark [^\n]*just above the last mi
 	'at a clean shutdown the guard stores the mark at the last minted millisecond');
 
 $node->start;
-is(stored_mark_ms(), $last_ms + 1,
+is(stored_mark_ms($node), $last_ms + 1,
 	'the stored mark is one millisecond above the last ID minted');
 my $t0 = time();
 my $r = try_sql($node, 'SELECT snowflake_nextval()');
@@ -82,14 +76,14 @@ $node->start;
 my ($committed, $committed_ms) = split /\|/,
   $node->safe_psql('postgres',
 	'SELECT count(*), (extract(epoch FROM snowflake_timestamp(max(id))) * 1000)::int8 FROM ids');
-cmp_ok(stored_mark_ms(), '>', $committed_ms,
+cmp_ok(stored_mark_ms($node), '>', $committed_ms,
 	"the stored mark is above every one of the $committed IDs the sessions committed");
 $r = try_sql($node, 'SELECT snowflake_nextval() > (SELECT max(id) FROM ids)');
 is($r->{out}, 't', 'the first ID after the restart is above all of them');
 
 # SIGTERM to the guard alone: a new guard, the mark where it was.
 my $batch_ms = ms_of($node->safe_psql('postgres', 'SELECT max(id) FROM snowflake_batch(1000) id'));
-my $mark = stored_mark_ms();
+my $mark = stored_mark_ms($node);
 $log_at = -s $node->logfile;
 my $guard = guard_pid($node);
 kill('TERM', $guard);
@@ -97,7 +91,7 @@ ok( poll_until(
 		$node, "SELECT count(*) = 1 FROM pg_stat_activity
 		 WHERE backend_type = 'snowflake guard' AND pid <> $guard"),
 	'the guard is started again after SIGTERM');
-my $after = stored_mark_ms();
+my $after = stored_mark_ms($node);
 cmp_ok($after, '>=', $mark, 'SIGTERM to the guard alone does not lower the stored mark');
 cmp_ok($after - $batch_ms, '>', 1000,
 	'it is still ahead of the last ID by more than a second (' . ($after - $batch_ms) . ' ms)');
@@ -107,10 +101,10 @@ ok(wait_for_mint($node, timeout => 30)->{ok}, 'minting goes on');
 
 # An immediate shutdown stores nothing: the next start waits for the mark.
 $node->safe_psql('postgres', 'SELECT count(*) FROM snowflake_batch(1000)');
-$mark = stored_mark_ms();
+$mark = stored_mark_ms($node);
 $node->stop('immediate');
 $node->start;
-is(stored_mark_ms(), $mark, 'an immediate shutdown leaves the stored mark as it was');
+is(stored_mark_ms($node), $mark, 'an immediate shutdown leaves the stored mark as it was');
 my $w = wait_for_mint($node, timeout => 30);
 ok($w->{ok}, 'the server mints after the immediate restart');
 cmp_ok(ms_of($w->{id}), '>=', $mark, 'above the mark stored before it');

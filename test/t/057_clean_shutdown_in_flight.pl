@@ -93,12 +93,10 @@ like(slurp_file($node->logfile, $log_at), qr/stored the high-water mark/,
 note "B: $b_out $b_err";
 
 $node->start;
-my $stored = $node->safe_psql('postgres',
-	"SELECT (extract(epoch FROM high_water_mark) * 1000)::int8 FROM snowflake_state.server_state");
+my $stored = stored_mark_ms($node);
 cmp_ok($stored, '>', $m_unix, "the stored mark ($stored) is above B's millisecond ($m_unix)");
 my $w = wait_for_mint($node, timeout => 30);
 ok($w->{ok}, 'the server mints after the restart');
-cmp_ok($node->safe_psql('postgres', "SELECT (extract(epoch FROM snowflake_timestamp($w->{id})) * 1000)::int8"),
-	'>', $m_unix, "its first ID is above B's millisecond");
+cmp_ok((decode_id($node, $w->{id}))[2], '>', $m_unix, "its first ID is above B's millisecond");
 
 done_testing();

@@ -62,6 +62,7 @@ our @EXPORT = qw(
   thaw
   status_value
   mark_loaded_after
+  stored_mark_ms
 );
 
 # Processes a test stopped with SIGSTOP (push their PIDs here): resumed by
@@ -567,6 +568,15 @@ sub mark_loaded_after
 	my @marks = $log =~
 	  /snowflake: minting resumes above the durable high-water mark ([^\n]+)/g;
 	return @marks ? $marks[-1] : undef;
+}
+
+# The durable high-water mark stored in snowflake_state.server_state of
+# $node, in Unix milliseconds ('' before the guard first stored one).
+sub stored_mark_ms
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT (extract(epoch FROM high_water_mark) * 1000)::int8 FROM snowflake_state.server_state");
 }
 
 # PID of the "snowflake lease keeper" background worker, or ''.
