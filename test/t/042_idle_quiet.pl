@@ -159,10 +159,18 @@ ok( poll_until(
 		10),
 	'the guard counted the 2 ms steps back and forward while idle');
 my $log = slurp_file($fleet->logfile, $log_offset);
-like($log, qr/the wall clock stepped back by [23]\.\d{3} ms/,
-	'the guard logged the step back');
-like($log, qr/the wall clock stepped forward by [12]\.\d{3} ms/,
-	'the guard logged the step forward');
+# The guard measures a step as the wall clock's movement less the monotonic
+# clock's between two ticks; the two clocks are read one after the other, so
+# a guard descheduled between the readings measures the 2 ms step a little
+# off either way (1.932 ms has been seen).  The logged size must be the
+# step's to within 1 ms.
+foreach my $dir ('back', 'forward')
+{
+	my ($ms) = $log =~ /the wall clock stepped $dir by (\d+\.\d{3}) ms/;
+	ok(defined $ms && $ms >= 1 && $ms <= 3,
+		"the guard logged the 2 ms step $dir, measured to within 1 ms")
+	  or diag 'logged: ' . ($ms // 'nothing');
+}
 
 # A standby promoted while its primary idles mints above all the primary
 # minted.

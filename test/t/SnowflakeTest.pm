@@ -264,22 +264,42 @@ sub poll_until
 # Run SQL with VERBOSITY verbose and on_error_stop; returns a hash with
 # ret (psql's exit code), out, err and sqlstate (of the first ERROR, or
 # undef).
+# Run $sql through psql from a script file, with verbose errors and
+# ON_ERROR_STOP.  The script is a file rather than psql's stdin: a session
+# the server refuses at connect time (a FATAL for a bad connection option,
+# say) makes psql exit before it reads stdin, and IPC::Run then dies writing
+# to a closed pipe instead of returning psql's exit status and stderr.
+# PostgreSQL::Test::Cluster always reads '-f -' first; that stdin is empty.
+my $script_seq = 0;
+my $script_dir;
+
+sub run_psql_script
+{
+	my ($node, $db, $sql, %psql_opts) = @_;
+	$script_dir //= PostgreSQL::Test::Utils::tempdir();
+	my $file = "$script_dir/script_" . ++$script_seq . '.sql';
+	open(my $fh, '>', $file) or die "cannot write $file: $!";
+	print $fh "\\set VERBOSITY verbose\n$sql\n";
+	close($fh);
+	my ($ret, $out, $err) = $node->psql(
+		$db, '',
+		extra_params  => [ '-f', $file ],
+		on_error_stop => 1,
+		%psql_opts);
+	unlink($file);
+	return {
+		ret      => $ret,
+		out      => $out // '',
+		err      => $err // '',
+		sqlstate => sqlstate_of($err),
+	};
+}
+
 sub try_sql
 {
 	my ($node, $sql, %opts) = @_;
-	my ($ret, $out, $err) = $node->psql(
-		$opts{dbname} // 'postgres',
-		"\\set VERBOSITY verbose\n$sql",
-		on_error_stop => 1,
-		timeout       => $opts{timeout} // $PostgreSQL::Test::Utils::timeout_default);
-	$out //= '';
-	$err //= '';
-	return {
-		ret      => $ret,
-		out      => $out,
-		err      => $err,
-		sqlstate => sqlstate_of($err),
-	};
+	return run_psql_script($node, $opts{dbname} // 'postgres', $sql,
+		timeout => $opts{timeout} // $PostgreSQL::Test::Utils::timeout_default);
 }
 
 # try_sql as role $role; %opts: dbname, options (PGOPTIONS of the session).
@@ -288,17 +308,8 @@ sub try_sql_as
 	my ($node, $role, $sql, %opts) = @_;
 	my $db = $opts{dbname} // 'postgres';
 	local $ENV{PGOPTIONS} = $opts{options} if defined $opts{options};
-	my ($ret, $out, $err) = $node->psql(
-		$db,
-		"\\set VERBOSITY verbose\n$sql",
-		connstr       => $node->connstr($db) . " user=$role",
-		on_error_stop => 1);
-	return {
-		ret      => $ret,
-		out      => $out // '',
-		err      => $err // '',
-		sqlstate => sqlstate_of($err),
-	};
+	return run_psql_script($node, $db, $sql,
+		connstr => $node->connstr($db) . " user=$role");
 }
 
 sub sqlstate_of
