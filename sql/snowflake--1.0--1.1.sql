@@ -737,7 +737,8 @@ COMMENT ON FUNCTION snowflake_restore_floor() IS
 -- ids_elsewhere, last_renewal_at, renewal_latency_ms, fencing_left_ms, the
 -- clock's synchronisation, the lease keeper's last problem, and
 -- idle_resumes (minting resumed after the server was idle,
--- snowflake.idle_after).  The 1.0 definition keeps working with the 1.1
+-- snowflake.idle_after), and the spare slots of snowflake.clock_step_policy
+-- = spare with the IDs minted on them.  The 1.0 definition keeps working with the 1.1
 -- library until this runs: it calls the C function snowflake_status, which
 -- returns the 22 columns of 1.0.
 DROP VIEW snowflake_status;
@@ -775,7 +776,9 @@ CREATE FUNCTION snowflake_status(
 	OUT clock_est_error_ms double precision,
 	OUT clock_max_error_ms double precision,
 	OUT lease_error text,
-	OUT idle_resumes bigint)
+	OUT idle_resumes bigint,
+	OUT spare boolean,
+	OUT ids_on_spares bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'snowflake_status_1_1'
 LANGUAGE C VOLATILE PARALLEL SAFE;

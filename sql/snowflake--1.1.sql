@@ -137,7 +137,9 @@ CREATE FUNCTION snowflake_status(
 	OUT clock_est_error_ms double precision,
 	OUT clock_max_error_ms double precision,
 	OUT lease_error text,
-	OUT idle_resumes bigint)
+	OUT idle_resumes bigint,
+	OUT spare boolean,
+	OUT ids_on_spares bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'snowflake_status_1_1'
 LANGUAGE C VOLATILE PARALLEL SAFE;

@@ -32,6 +32,8 @@ int			snowflake_region = 0;
 int			snowflake_max_clock_wait = 20;
 int			snowflake_max_batch = 1000000;
 bool		snowflake_clock_borrow = false;
+int			snowflake_clock_step_policy = SNOWFLAKE_STEP_REFUSE;
+int			snowflake_spare_worker_ids = 1;
 int			snowflake_high_water_horizon = 1000;
 int			snowflake_idle_after = 30000;
 char	   *snowflake_database = NULL;
@@ -51,6 +53,25 @@ int			snowflake_canary_retention = 3600;
  * 2^32 / snowflake.canary_every, 0 when the canary is off.
  */
 uint64		snowflake_canary_threshold = (UINT64CONST(1) << 32) / 10000;
+
+static const struct config_enum_entry clock_step_policy_options[] = {
+	{"refuse", SNOWFLAKE_STEP_REFUSE, false},
+	{"spare", SNOWFLAKE_STEP_SPARE, false},
+	{NULL, 0, false}
+};
+
+/*
+ * Slots in shared memory: snowflake.worker_slots, and with
+ * snowflake.clock_step_policy = spare the spare slots after them.  Each
+ * leases a worker ID.
+ */
+int
+snowflake_slot_count(void)
+{
+	return snowflake_worker_slots +
+		(snowflake_clock_step_policy == SNOWFLAKE_STEP_SPARE ?
+		 snowflake_spare_worker_ids : 0);
+}
 
 static void
 assign_canary_every(int newval, void *extra)
@@ -307,8 +328,8 @@ check_reserved_config(int local_bits, int64 first, int64 last)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("snowflake.worker_id pins slot " INT64_FORMAT " onto worker ID " INT64_FORMAT ", which snowflake.reserved_worker_ids reserves",
 							id - first, id),
-					 errdetail("snowflake.worker_id = %d and snowflake.worker_slots = %d pin worker IDs " INT64_FORMAT " to " INT64_FORMAT "; reserved: %s.",
-							   snowflake_first_worker_id, snowflake_worker_slots,
+					 errdetail("snowflake.worker_id = %d and %d slots pin worker IDs " INT64_FORMAT " to " INT64_FORMAT "; reserved: %s.",
+							   snowflake_first_worker_id, snowflake_slot_count(),
 							   first, last, snowflake_reserved_worker_ids),
 					 errhint("Reserved worker IDs are never used for live minting: pin worker IDs outside them, or reserve others.")));
 }
@@ -395,6 +416,21 @@ define_gucs(void)
 							 false,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
+	DefineCustomEnumVariable("snowflake.clock_step_policy",
+							 "What minting does when the clock steps back further than snowflake.max_clock_wait.",
+							 "refuse: refuse (SQLSTATE SF001) until the clock has caught up. spare: go on minting under a spare worker ID, above what any holder of it minted; IDs then do not increase across the step.",
+							 &snowflake_clock_step_policy,
+							 SNOWFLAKE_STEP_REFUSE,
+							 clock_step_policy_options,
+							 fixed, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("snowflake.spare_worker_ids",
+							"Spare worker IDs the lease keeper holds besides the slots' ones, with snowflake.clock_step_policy = spare.",
+							"Each is a slot that mints only while the clock is behind the highest minted millisecond by more than snowflake.max_clock_wait.",
+							&snowflake_spare_worker_ids,
+							1, 1, 64,
+							fixed, 0,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("snowflake.high_water_horizon",
 							"How far ahead of the clock the durable high-water mark runs.",
 							"After an immediate shutdown, a crash or a promotion, minting waits until the clock passes the mark, at most this long when the clock is right; a clean shutdown stores the mark at the last minted millisecond.",
@@ -607,7 +643,7 @@ snowflake_check_worker_id_config(void)
 	const SnowflakeLayout *layout = &snowflake_cluster_layout;
 	int			local_bits = layout->worker_bits - layout->region_bits;
 	int64		first = snowflake_first_worker_id < 0 ? 0 : snowflake_first_worker_id;
-	int64		last = first + snowflake_worker_slots - 1;
+	int64		last = first + snowflake_slot_count() - 1;
 
 	if (layout->region_bits > 0 &&
 		snowflake_region >= (1 << layout->region_bits))
@@ -627,11 +663,13 @@ snowflake_check_worker_id_config(void)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 snowflake_first_worker_id < 0 ?
 				 errmsg("%d slots need more worker IDs than %d worker bits hold",
-						snowflake_worker_slots, local_bits) :
+						snowflake_slot_count(), local_bits) :
 				 errmsg("worker IDs " INT64_FORMAT " to " INT64_FORMAT " do not fit in %d worker bits",
 						first, last, local_bits),
-				 errdetail("snowflake.worker_slots = %d slots each lease a worker ID; snowflake.worker_id = %d.",
-						   snowflake_worker_slots, snowflake_first_worker_id),
-				 errhint("Lower snowflake.worker_id or snowflake.worker_slots, or give the layout more worker bits.")));
+				 errdetail("snowflake.worker_slots = %d slots and %d spare slots each lease a worker ID; snowflake.worker_id = %d.",
+						   snowflake_worker_slots,
+						   snowflake_slot_count() - snowflake_worker_slots,
+						   snowflake_first_worker_id),
+				 errhint("Lower snowflake.worker_id, snowflake.worker_slots or snowflake.spare_worker_ids, or give the layout more worker bits.")));
 	check_reserved_config(local_bits, first, last);
 }

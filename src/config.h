@@ -15,6 +15,13 @@
 
 #include "layout.h"
 
+/* snowflake.clock_step_policy */
+typedef enum SnowflakeStepPolicy
+{
+	SNOWFLAKE_STEP_REFUSE,
+	SNOWFLAKE_STEP_SPARE
+} SnowflakeStepPolicy;
+
 /* Configuration, see config.c for meaning, units and limits. */
 extern int	snowflake_worker_slots;
 extern int	snowflake_first_worker_id;
@@ -26,6 +33,8 @@ extern int	snowflake_region;
 extern int	snowflake_max_clock_wait;
 extern int	snowflake_max_batch;
 extern bool snowflake_clock_borrow;
+extern int	snowflake_clock_step_policy;
+extern int	snowflake_spare_worker_ids;
 extern int	snowflake_high_water_horizon;
 extern int	snowflake_idle_after;
 extern char *snowflake_database;
@@ -41,6 +50,7 @@ extern int	snowflake_canary_every;
 extern int	snowflake_canary_retention;
 extern uint64 snowflake_canary_threshold;
 
+extern int	snowflake_slot_count(void);
 extern void snowflake_define_settings(void);
 extern void snowflake_require_valid_layout(void);
 extern void snowflake_check_worker_id_config(void);

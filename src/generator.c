@@ -26,6 +26,12 @@
  * holder of the worker ID may mint.  Everything that is not the fast path,
  * every wait and every refusal, is in mint_wait.c.
  *
+ * With snowflake.clock_step_policy = spare, the slots after the first
+ * nmain are spares: sessions mint on them only when the clock is behind
+ * the highest minted millisecond by more than the wait allows
+ * (mint_on_spare), which keeps uniqueness (each spare mints above its own
+ * floor, under its own lease) and gives up order across the step.
+ *
  * After taking IDs, the path tests each against the duplicate canary's
  * hash (canary_ring.h) and leaves the few sampled ones in its ring for the
  * lease keeper; a parked server (canary.c) has no published slot, so it
@@ -97,7 +103,7 @@ choose_home_slot(void)
 	uint32		best_sessions = PG_UINT32_MAX;
 	int			i;
 
-	while (span < sh->nslots)
+	while (span < sh->nmain)
 		span <<= 1;
 	for (i = 0; i < span; i++)
 	{
@@ -108,7 +114,7 @@ choose_home_slot(void)
 		/* bit-reverse i within log2(span) bits */
 		for (bits = 1; bits < span; bits <<= 1)
 			candidate = (candidate << 1) | ((i & bits) ? 1 : 0);
-		if (candidate >= sh->nslots)
+		if (candidate >= sh->nmain)
 			continue;
 		n = pg_atomic_read_u32(&sh->slots[candidate].d.sessions);
 		if (n < best_sessions)
@@ -192,6 +198,99 @@ slot_take(SnowflakeSlotData *s, int64 target, int want, int64 *ms,
 }
 
 /*
+ * The clock is behind floor_ms, the highest millisecond minted, by more
+ * than snowflake.max_clock_wait, and the server has spare slots
+ * (snowflake.clock_step_policy = spare): mint up to "want" IDs on one at
+ * "now".  A spare mints under the same fencing as every slot (binding,
+ * deadline, cap) and only above its own state, which starts at what any
+ * previous holder of its worker ID minted (lease_slots.c); it never raises
+ * max_ms, and mints only below it, where the slots do not.  The session's
+ * IDs increase while it mints on spares, but not across the step: they
+ * are below the IDs it got before it.
+ *
+ * Returns how many were minted; 0 when every usable spare is spent for
+ * this millisecond; -1 when no spare can mint.
+ */
+static int
+mint_on_spare(int want, int64 now, int64 floor_ms, int64 mark,
+			  int64 *first_id)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	const SnowflakeLayout *layout = &snowflake_cluster_layout;
+	int			nspare = sh->nslots - sh->nmain;
+	int64		mono = snowflake_clock_cache.deadline_clock_ms;
+	int64		target = now;
+	int			start = 0;
+	bool		any = false;
+	int			i;
+
+	/* same millisecond as our last ID, taken on a spare: only IDs above it */
+	if (session_last_slot >= sh->nmain && session_last_ms >= now)
+	{
+		target = session_last_ms;
+		start = session_last_slot - sh->nmain;
+	}
+	for (i = 0; i < nspare; i++)
+	{
+		int			k = sh->nmain + (start + i) % nspare;
+		SnowflakeSlotData *s = &sh->slots[k].d;
+		uint32		binding;
+		uint64		deadline;
+		uint64		cap;
+		int32		worker_id;
+		uint64		word;
+		int64		ms;
+		int32		seq;
+		int			n;
+
+		binding = pg_atomic_read_u32(&s->binding);
+		if (binding & 1)
+			continue;
+		pg_read_barrier();
+		deadline = pg_atomic_read_u64(&s->deadline_ms);
+		if ((uint64) mono >= deadline)
+			continue;
+		pg_read_barrier();
+		cap = pg_atomic_read_u64(&s->cap_ms);
+		if ((uint64) target > cap)
+			continue;
+		worker_id = s->worker_id;
+		if (target == session_last_ms && session_last_slot >= sh->nmain &&
+			worker_id < session_last_worker)
+			continue;
+		/*
+		 * Only a spare whose own floor the clock has passed, or nearly: a
+		 * reading a moment older than another session's is waited out, as
+		 * on the slots, rather than spending the next spare's time.
+		 */
+		word = pg_atomic_read_u64(&s->state);
+		if (word != SNOWFLAKE_SLOT_EMPTY &&
+			snowflake_word_ms(word) > target + snowflake_max_clock_wait)
+			continue;
+		any = true;
+
+		n = slot_take(s, target, want, &ms, &seq);
+		if (n == 0)
+			continue;
+		/* re-bound, above the cap, or not below the main floor: unused */
+		if (pg_atomic_read_u32(&s->binding) != binding ||
+			(uint64) ms > cap || ms >= floor_ms || ms >= mark)
+			continue;
+		session_last_ms = ms;
+		session_last_slot = k;
+		session_last_worker = worker_id;
+		pg_atomic_fetch_add_u64(&sh->ids_on_spares, n);
+		pg_atomic_fetch_add_u64(&sh->slots[home_slot].d.ids_elsewhere, n);
+		snowflake_caller_count(SNOWFLAKE_CALLER_IDS, n);
+		*first_id = snowflake_compose(layout, ms, worker_id, seq);
+		snowflake_canary_scan(*first_id, n,
+							  INT64CONST(1) << layout->sequence_shift);
+		return n;
+	}
+	return any ? 0 : -1;
+}
+
+/*
  * Mint up to "want" (>= 1) consecutive IDs: the first goes to *first_id,
  * the rest are first_id + 1, + 2, ...  Returns how many were minted, at
  * least one.  IDs are strictly above every ID this session got before, at
@@ -238,8 +337,24 @@ snowflake_mint(int want, int64 *first_id)
 		floor_ms = (int64) pg_atomic_read_u64(&sh->max_ms);
 
 		if (unlikely(now < floor_ms))
+		{
+			bool		on_spare;
+
 			now = snowflake_clock_catch_up(&sh->slots[home_slot], floor_ms,
-										   !borrow_spent, &borrowed);
+										   !borrow_spent, &borrowed, &on_spare);
+			if (unlikely(on_spare))
+			{
+				int			n = mint_on_spare(want, now, floor_ms, mark, first_id);
+
+				if (n > 0)
+					return n;
+				if (n < 0)
+					snowflake_refuse_clock_step(&sh->slots[home_slot], floor_ms,
+												now, true);
+				snowflake_clock_next_ms(now);	/* every spare is spent */
+				continue;
+			}
+		}
 		if (unlikely((uint64) now > (uint64) layout->max_units))
 		{
 			snowflake_count_refusal(&sh->slots[home_slot], SNOWFLAKE_CAUSE_OTHER);
@@ -248,9 +363,9 @@ snowflake_mint(int want, int64 *first_id)
 		/* read with the wall clock above, at most a millisecond ago */
 		mono = snowflake_clock_cache.deadline_clock_ms;
 
-		if (now > session_last_ms)
+		if (now > session_last_ms || session_last_slot >= sh->nmain)
 		{
-			target = now;
+			target = Max(now, session_last_ms);
 			start = home_slot;
 		}
 		else
@@ -265,9 +380,9 @@ snowflake_mint(int want, int64 *first_id)
 			continue;
 		}
 
-		for (i = 0; i < sh->nslots; i++)
+		for (i = 0; i < sh->nmain; i++)
 		{
-			int			k = (start + i) % sh->nslots;
+			int			k = (start + i) % sh->nmain;
 			SnowflakeSlotData *s = &sh->slots[k].d;
 			uint32		binding;
 			uint64		deadline;

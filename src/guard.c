@@ -105,6 +105,8 @@ static int64 last_mono_ns = -1;
 static bool mark_loaded = false;
 static SnowflakeIdleWatch idle_watch = SNOWFLAKE_IDLE_WATCH_INIT;
 static uint64 logged_seen = 0;	/* regressions_seen_minting logged */
+static uint64 spare_ids_logged = 0; /* ids_on_spares when last logged */
+static bool on_spares = false;	/* logged that minting moved onto spares */
 #define STATE_TABLE SNOWFLAKE_STATE_SCHEMA ".server_state"
 
 /* A description of the cluster layout that does not depend on formatting. */
@@ -131,6 +133,8 @@ snowflake_guard_start(void)
 	sh->mark_problem[0] = '\0';
 	SpinLockRelease(&sh->guard_mutex);
 	logged_seen = pg_atomic_read_u64(&sh->regressions_seen_minting);
+	spare_ids_logged = pg_atomic_read_u64(&sh->ids_on_spares);
+	on_spares = false;
 
 	/* the boot-time sanity check of the clock's synchronisation */
 	sync = snowflake_clock_sync();
@@ -151,6 +155,32 @@ snowflake_guard_stop(void)
 	SpinLockAcquire(&sh->guard_mutex);
 	sh->worker_latch = NULL;
 	SpinLockRelease(&sh->guard_mutex);
+}
+
+/*
+ * Minting moved onto the spare slots (snowflake.clock_step_policy = spare)
+ * since the last tick, or, once the clock is no longer behind, back off
+ * them: say so once each way.  Backends only count (ids_on_spares).
+ */
+static void
+log_spares(SnowflakeClockState state)
+{
+	uint64		ids = pg_atomic_read_u64(&snowflake_shared->ids_on_spares);
+
+	if (!on_spares && ids != spare_ids_logged)
+	{
+		ereport(LOG,
+				(errmsg("snowflake: the clock is behind the highest millisecond minted by more than snowflake.max_clock_wait; minting goes on under spare worker IDs")));
+		on_spares = true;
+	}
+	else if (on_spares && state == SNOWFLAKE_CLOCK_OK)
+	{
+		ereport(LOG,
+				(errmsg("snowflake: the clock has caught up; minting is back on the slots after " UINT64_FORMAT " ID%s on spare worker IDs",
+						ids - spare_ids_logged, ids - spare_ids_logged == 1 ? "" : "s")));
+		on_spares = false;
+		spare_ids_logged = ids;
+	}
 }
 
 static void
@@ -257,6 +287,7 @@ snowflake_guard_watch_clock(void)
 	SpinLockAcquire(&sh->guard_mutex);
 	sh->clock_state = state;
 	SpinLockRelease(&sh->guard_mutex);
+	log_spares(state);
 }
 
 /*

@@ -170,8 +170,9 @@ acquire_one(int i, int32 worker_id, char *holder, size_t holder_len, char *err)
 	snowflake_slot_bind(i, worker_id, snowflake_keeper_leases[i].floor_ms);
 	snowflake_keeper_show_lease(i, SNOWFLAKE_LEASE_WAITING, took.expires_us, sent_wall);
 	ereport(LOG,
-			(errmsg("snowflake: leased worker ID %d (fencing token " INT64_FORMAT ")",
-					worker_id, snowflake_keeper_leases[i].token),
+			(errmsg("snowflake: leased worker ID %d%s (fencing token " INT64_FORMAT ")",
+					worker_id, i >= snowflake_shared->nmain ? " as a spare" : "",
+					snowflake_keeper_leases[i].token),
 			 snowflake_keeper_leases[i].floor_ms >= 0 ?
 			 errdetail("Its previous holders minted up to %s at most; this server mints above that.",
 					   snowflake_units_text(&snowflake_cluster_layout, snowflake_keeper_leases[i].floor_ms)) : 0));

@@ -13,8 +13,10 @@
  *   snowflake.max_clock_wait (after a start, up to the horizon the mark was
  *   stored with) is waited out, a larger one refused with SF001 until the
  *   clock has passed that millisecond again; with snowflake.clock_borrow,
- *   the sequence numbers left in it are used first.  Every such regression
- *   is counted once (the guard logs it).
+ *   the sequence numbers left in it are used first; with spare slots
+ *   (snowflake.clock_step_policy = spare), the caller mints on a spare
+ *   instead of refusing, and refuses only if no spare can mint.  Every
+ *   such regression is counted once (the guard logs it).
  * - A slot is about to mint at or past the durable high-water mark: ask
  *   the guard (mint_wanted) and wait a little for it to move the mark (after
  *   an idle period, have the keeper renew the lapsed leases meanwhile), then
@@ -75,7 +77,7 @@ last_problem(const char *problem)
  */
 int64
 snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms, bool may_borrow,
-						 bool *borrowed)
+						 bool *borrowed, bool *on_spare)
 {
 	SnowflakeShared *sh = snowflake_shared;
 	bool		after_start = floor_ms <= (int64) pg_atomic_read_u64(&sh->resume_after_ms);
@@ -92,6 +94,7 @@ snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms, bool may_borrow,
 	int64		behind;
 
 	*borrowed = false;
+	*on_spare = false;
 
 	/*
 	 * Another backend may have read the clock a moment after us and raised
@@ -126,16 +129,55 @@ snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms, bool may_borrow,
 		behind = floor_ms - now;
 	}
 
+	/*
+	 * Too far behind to wait, with spare slots: the caller mints on one of
+	 * them at this clock reading.  After a start too: what a spare may mint
+	 * above is its lease's floor on the coordinator, which a restart does
+	 * not lose, not this server's mark.
+	 */
+	if (snowflake_shared->nslots > snowflake_shared->nmain)
+	{
+		*on_spare = true;
+		return now;
+	}
+	snowflake_refuse_clock_step(home, floor_ms, now, false);
+	return now;					/* keep compiler quiet */
+}
+
+/*
+ * Refuse to mint because the clock reads "now", below floor_ms: the
+ * highest millisecond minted, or after a start the durable mark.
+ * "no_spare": the spare slots could not mint either.
+ */
+void
+snowflake_refuse_clock_step(SnowflakeSlot *home, int64 floor_ms, int64 now,
+							bool no_spare)
+{
+	bool		after_start = floor_ms <= (int64) pg_atomic_read_u64(&snowflake_shared->resume_after_ms);
+	int64		behind = floor_ms - now;
+
+	if (no_spare && RecoveryInProgress())
+		snowflake_refuse_standby(home);
 	snowflake_count_refusal(home, SNOWFLAKE_CAUSE_CLOCK);
 	if (after_start)
 		ereport(ERROR,
 				(errcode(ERRCODE_SNOWFLAKE_CLOCK_REGRESSION),
 				 errmsg("cannot mint a snowflake ID: the clock is " INT64_FORMAT " ms behind the durable high-water mark",
 						behind),
-				 errdetail("Before it stopped, this server may have minted IDs up to %s; the clock reads %s.",
+				 errdetail("Before it stopped, this server may have minted IDs up to %s; the clock reads %s.%s",
+						   snowflake_units_text(&snowflake_cluster_layout, floor_ms),
+						   snowflake_units_text(&snowflake_cluster_layout, now),
+						   no_spare ? " No spare worker ID can mint either." : ""),
+				 errhint("Minting resumes by itself once the clock passes the mark. Check the time source (NTP, VM host) of this server.")));
+	if (no_spare)
+		ereport(ERROR,
+				(errcode(ERRCODE_SNOWFLAKE_CLOCK_REGRESSION),
+				 errmsg("cannot mint a snowflake ID: the clock stepped back by " INT64_FORMAT " ms, and no spare worker ID can mint",
+						behind),
+				 errdetail("IDs have been minted up to %s. No spare slot is leased, before its fencing deadline and below its cap with its last minted millisecond at or below the clock (%s).",
 						   snowflake_units_text(&snowflake_cluster_layout, floor_ms),
 						   snowflake_units_text(&snowflake_cluster_layout, now)),
-				 errhint("Minting resumes by itself once the clock passes the mark. Check the time source (NTP, VM host) of this server.")));
+				 errhint("Minting resumes by itself once the clock passes the last minted millisecond, or a spare worker ID is leased; see the spare rows of snowflake_status.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_SNOWFLAKE_CLOCK_REGRESSION),
 			 errmsg("cannot mint a snowflake ID: the clock stepped back by " INT64_FORMAT " ms",
@@ -143,8 +185,7 @@ snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms, bool may_borrow,
 			 errdetail("IDs have been minted up to %s, and snowflake.max_clock_wait allows waiting out %d ms.",
 					   snowflake_units_text(&snowflake_cluster_layout, floor_ms),
 					   snowflake_max_clock_wait),
-			 errhint("Minting resumes by itself once the clock passes the last minted millisecond. Check the time source (NTP, VM host) of this server.")));
-	return now;					/* keep compiler quiet */
+			 errhint("Minting resumes by itself once the clock passes the last minted millisecond. Check the time source (NTP, VM host) of this server, or set snowflake.clock_step_policy = spare.")));
 }
 
 /* Refuse to mint because the server is in recovery. */
@@ -350,7 +391,7 @@ any_slot_usable(int64 mono, int64 now, bool *capped)
 	int			i;
 
 	*capped = false;
-	for (i = 0; i < sh->nslots; i++)
+	for (i = 0; i < sh->nmain; i++)
 	{
 		SnowflakeSlotData *s = &sh->slots[i].d;
 
@@ -381,7 +422,7 @@ refuse_unleased(SnowflakeSlot *home, bool capped, int64 now)
 
 	/* the most telling slot: expired, then held elsewhere, then waiting */
 	memset(&why, 0, sizeof(why));
-	for (i = 0; i < sh->nslots; i++)
+	for (i = 0; i < sh->nmain; i++)
 	{
 		SnowflakeLeaseInfo info = snowflake_lease_info_copy(i);
 		int			rank;
@@ -415,7 +456,7 @@ refuse_unleased(SnowflakeSlot *home, bool capped, int64 now)
 	{
 		int64		cap = -1;
 
-		for (i = 0; i < sh->nslots; i++)
+		for (i = 0; i < sh->nmain; i++)
 			cap = Max(cap, (int64) pg_atomic_read_u64(&sh->slots[i].d.cap_ms));
 		ereport(ERROR,
 				(errcode(ERRCODE_SNOWFLAKE_FENCED),

@@ -30,7 +30,11 @@
 #define ERRCODE_SNOWFLAKE_PARKED			MAKE_SQLSTATE('S','F','0','1','2')
 
 extern int64 snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms,
-									  bool may_borrow, bool *borrowed);
+									  bool may_borrow, bool *borrowed,
+									  bool *on_spare);
+extern void snowflake_refuse_clock_step(SnowflakeSlot *home, int64 floor_ms,
+										int64 now, bool no_spare)
+			pg_attribute_noreturn();
 extern void snowflake_count_regression(int64 floor_ms, int64 behind_ms);
 extern void snowflake_await_mark(SnowflakeSlot *home, int64 ms);
 extern void snowflake_lease_await(SnowflakeSlot *home);

@@ -27,9 +27,9 @@ Size
 snowflake_shmem_size(void)
 {
 	return add_size(add_size(add_size(offsetof(SnowflakeShared, slots),
-									  mul_size(snowflake_worker_slots, sizeof(SnowflakeSlot))),
-							 mul_size(snowflake_worker_slots, sizeof(SnowflakeLeaseInfo))),
-					mul_size(snowflake_worker_slots, sizeof(SnowflakeStatsRing)));
+									  mul_size(snowflake_slot_count(), sizeof(SnowflakeSlot))),
+							 mul_size(snowflake_slot_count(), sizeof(SnowflakeLeaseInfo))),
+					mul_size(snowflake_slot_count(), sizeof(SnowflakeStatsRing)));
 }
 
 /* Caller: shmem_startup_hook.  Runs again after every crash restart. */
@@ -73,7 +73,9 @@ snowflake_shmem_init(void)
 		sh->park_reason[0] = '\0';
 		sh->lease_error[0] = '\0';
 		pg_atomic_init_u64(&sh->tsc_ticks_per_ms, 0);
-		sh->nslots = snowflake_worker_slots;
+		pg_atomic_init_u64(&sh->ids_on_spares, 0);
+		sh->nslots = snowflake_slot_count();
+		sh->nmain = snowflake_worker_slots;
 		for (i = 0; i < sh->nslots; i++)
 		{
 			SnowflakeSlotData *s = &sh->slots[i].d;

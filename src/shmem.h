@@ -57,7 +57,17 @@
  *						no slot is published and every mint refuses (SF012).
  *	 tsc_ticks_per_ms	written once by CAS by the first backend that
  *						calibrates the TSC (clock.c); read by every backend.
- *	 nslots				fixed at start.
+ *	 ids_on_spares		counter: IDs minted on spare slots; added to by
+ *						backends, read by the guard, which logs when minting
+ *						moves onto the spares and off them again.
+ *	 nslots, nmain		fixed at start: every slot, and the slots that mint
+ *						normally (snowflake.worker_slots).  Slots nmain to
+ *						nslots - 1 are spares (snowflake.clock_step_policy =
+ *						spare): the keeper leases, renews and publishes them
+ *						like the others; backends mint on them only while the
+ *						clock is behind max_ms by more than max_clock_wait,
+ *						above the spare's own state and under its deadline
+ *						and cap, and never raise max_ms from them.
  *
  * Idleness (SnowflakeIdleWatch, below) is each worker's own view of shared
  * memory: the slot words and max_ms unchanged for snowflake.idle_after on
@@ -235,8 +245,10 @@ typedef struct SnowflakeShared
 	slock_t		stats_mutex;	/* over the sample rings */
 
 	pg_atomic_uint64 tsc_ticks_per_ms;
+	pg_atomic_uint64 ids_on_spares;
 
 	int			nslots;
+	int			nmain;
 	char		pad2[PG_CACHE_LINE_SIZE];
 	SnowflakeSlot slots[FLEXIBLE_ARRAY_MEMBER];
 	/*

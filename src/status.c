@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * status.c
- *		snowflake_status(): one row per sequence slot, read from shared
+ *		snowflake_status(): one row per sequence slot (spares last), read from shared
  *		memory without locks but the spinlocks of shmem.h, held to copy.
  *
  * Two SQL signatures share one body: snowflake_status() returns the 22
@@ -32,7 +32,7 @@ PG_FUNCTION_INFO_V1(snowflake_status);
 PG_FUNCTION_INFO_V1(snowflake_status_1_1);
 
 #define STATUS_COLS_1_0 22
-#define STATUS_COLS_1_1 33
+#define STATUS_COLS_1_1 35
 
 /* How far back the saturation ratio looks. */
 #define SATURATION_WINDOW_MS 60000
@@ -252,6 +252,8 @@ status_rows(FunctionCallInfo fcinfo, int ncols)
 			else
 				values[c++] = CStringGetTextDatum(lease_error);
 			values[c++] = Uint64Datum(pg_atomic_read_u64(&sh->idle_resumes));
+			values[c++] = BoolGetDatum(i >= sh->nmain);
+			values[c++] = Uint64Datum(pg_atomic_read_u64(&sh->ids_on_spares));
 			Assert(c == STATUS_COLS_1_1);
 		}
 

@@ -54,6 +54,11 @@ SELECT bool_and(ids_issued >= 0 AND ms_saturated >= 0 AND clock_regressions >= 0
                 AND idle_resumes >= 0) AS non_negative
   FROM snowflake_status;
 
+-- With snowflake.clock_step_policy = refuse (the default) there is no spare
+-- slot, and nothing is minted on one.
+SELECT count(*) FILTER (WHERE spare) AS spares, max(ids_on_spares) AS ids_on_spares
+  FROM snowflake_status;
+
 -- ids_issued counts every ID minted: a batch of 1000 and 10 single IDs add
 -- 1010, whichever slots they came from.
 SELECT sum(ids_issued) AS before FROM snowflake_status \gset
