@@ -6,7 +6,8 @@
 # Fleet: a coordinator; minting servers a, b and c (lease timings of the
 # tests: TTL 6 s, renewal every 1 s, fencing margin 2 s; 4 worker ID bits,
 # so worker IDs are taken over from other holders during a long run, and 2
-# slots per server); c has a streaming standby, which a promotion replaces
+# slots per server; a runs with snowflake.clock_step_policy = spare and one
+# spare worker ID, b and c with the default, refuse); c has a streaming standby, which a promotion replaces
 # it with (and a new standby is made of the promoted server).  The minting
 # servers run under libfaketime, so their clocks can be stepped.
 #
@@ -135,6 +136,7 @@ sub new_minting_node
 		init => $opts{init},
 		conf => "snowflake.worker_bits = 4\n"
 		  . "snowflake.worker_slots = 2\n"
+		  . ($name eq 'a' ? "snowflake.clock_step_policy = spare\nsnowflake.spare_worker_ids = 1\n" : '')
 		  . "restart_after_crash = on\n"
 		  . "log_statement = none\n"
 		  . "log_line_prefix = '%m [%p] '\n");
@@ -421,7 +423,7 @@ sub run_soak
 			push @clients,
 			  IPC::Run::start(
 				[ 'perl', $CLIENT, $name, $mode, target_file($s), "$out/clients", $stop,
-					$seed * 100 + $i++, $max_batch ],
+					$seed * 100 + $i++, $max_batch, ($s eq 'a' ? 'spare' : 'strict') ],
 				'<', \undef, '>', "$out/clients/$name.out", '2>', "$out/clients/$name.err");
 		}
 	}
@@ -509,7 +511,7 @@ sub check
 	$r{check_seconds} = time() - $t0;
 	unlink $sorted;
 
-	my (%states, %longest, $order, @order_examples, $statements, %ok_at);
+	my (%states, %longest, $order, @order_examples, $statements, %ok_at, $below);
 	foreach my $log (glob("$dir/clients/*.log"))
 	{
 		my ($client) = $log =~ m{/([^/]+)\.log$};
@@ -534,6 +536,10 @@ sub check
 				$states{ $kind eq 'conn' ? "connection ($rest[0])" : $rest[0] }++;
 				$refusing //= $t0;
 			}
+			elsif ($kind eq 'below')
+			{
+				$below++;
+			}
 			elsif ($kind eq 'order')
 			{
 				$order++;
@@ -546,6 +552,7 @@ sub check
 	$r{refusals} = \%states;
 	$r{longest_refusal} = \%longest;
 	$r{order_violations} = $order // 0;
+	$r{spare_decreases} = $below // 0;
 	$r{order_examples} = \@order_examples;
 
 	# For each fault, when the clients of each server it hit next got IDs.
@@ -589,6 +596,8 @@ sub report_text
 		$r->{seed}, $r->{ids}, $r->{duplicates}, $r->{order_violations});
 	$t .= sprintf("%d faults in %.0f s; %d statements returned IDs; sort check %.0f s\n",
 		$r->{faults}, $r->{fault_seconds}, $r->{statements}, $r->{check_seconds});
+	$t .= sprintf("server a (clock_step_policy = spare): %d times a session's next ID was below its previous one (minting on a spare after a step back)\n",
+		$r->{spare_decreases});
 	$t .= "duplicate: $_\n" foreach @{ $r->{duplicate_examples} };
 	$t .= "order: $_\n" foreach @{ $r->{order_examples} };
 	$t .= "\nSeconds, median/max over the faults of a class: how long the fault\n"

@@ -5,7 +5,7 @@
 # the fleet until a stop file appears, and records every ID a statement
 # returned to it.
 #
-#   client.pl NAME MODE TARGET_FILE OUT_DIR STOP_FILE SEED MAX_BATCH
+#   client.pl NAME MODE TARGET_FILE OUT_DIR STOP_FILE SEED MAX_BATCH [ORDER]
 #
 # MODE is the statement it runs:
 #   batch   SELECT snowflake_batch(n)
@@ -24,8 +24,14 @@
 #   T0 T1 err SQLSTATE    it failed
 #   T0 T1 conn SQLSTATE   the connection failed or was lost
 #   T0 T1 order PREV ID   an ID not above the previous one of its session
+#   T0 T1 below PREV ID   the same, on a server with
+#                         snowflake.clock_step_policy = spare (ORDER "spare"),
+#                         where IDs minted on a spare after a step back are
+#                         below those minted before it, by design
 # (T0, T1: Unix seconds when the statement was sent and when it returned).
-# A session is one connection: within it the IDs must strictly increase.
+# A session is one connection: within it the IDs must strictly increase
+# (ORDER "strict", the default), or may go down only across a step back
+# (ORDER "spare").
 
 use strict;
 use warnings;
@@ -34,9 +40,11 @@ use DBI;
 use IO::Handle;
 use Time::HiRes qw(time usleep);
 
-my ($name, $mode, $target_file, $out, $stop_file, $seed, $max_batch) = @ARGV;
-die "usage: client.pl NAME MODE TARGET_FILE OUT_DIR STOP_FILE SEED MAX_BATCH\n"
-  unless defined $max_batch && $mode =~ /^(batch|row|insert)$/;
+my ($name, $mode, $target_file, $out, $stop_file, $seed, $max_batch, $order) = @ARGV;
+$order //= 'strict';
+die "usage: client.pl NAME MODE TARGET_FILE OUT_DIR STOP_FILE SEED MAX_BATCH [strict|spare]\n"
+  unless defined $max_batch && $mode =~ /^(batch|row|insert)$/
+  && $order =~ /^(strict|spare)$/;
 srand($seed);
 
 open(my $ids, '>>', "$out/$name.ids") or die "$out/$name.ids: $!";
@@ -112,7 +120,8 @@ while (!stopped())
 			my $buf = '';
 			foreach my $id (@$got)
 			{
-				logline($t0, $t1, 'order', $last, $id)
+				logline($t0, $t1, $order eq 'spare' && $id < $last ? 'below' : 'order',
+					$last, $id)
 				  if defined $last && $id <= $last;
 				$last = $id;
 				$buf .= sprintf("%019d\n", $id);
