@@ -131,11 +131,12 @@ snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms, bool may_borrow,
 
 	/*
 	 * Too far behind to wait, with spare slots: the caller mints on one of
-	 * them at this clock reading.  After a start too: what a spare may mint
-	 * above is its lease's floor on the coordinator, which a restart does
-	 * not lose, not this server's mark.
+	 * them at this clock reading.  Not before the clock has passed the mark
+	 * found at the start: after a restart, a crash or a promotion, nothing
+	 * mints until then, spares included.
 	 */
-	if (snowflake_shared->nslots > snowflake_shared->nmain)
+	if (snowflake_shared->nslots > snowflake_shared->nmain &&
+		now > (int64) pg_atomic_read_u64(&snowflake_shared->resume_after_ms))
 	{
 		*on_spare = true;
 		return now;
@@ -153,8 +154,14 @@ void
 snowflake_refuse_clock_step(SnowflakeSlot *home, int64 floor_ms, int64 now,
 							bool no_spare)
 {
-	bool		after_start = floor_ms <= (int64) pg_atomic_read_u64(&snowflake_shared->resume_after_ms);
-	int64		behind = floor_ms - now;
+	int64		resume_after = (int64) pg_atomic_read_u64(&snowflake_shared->resume_after_ms);
+	bool		after_start = floor_ms <= resume_after || now < resume_after;
+	int64		behind;
+
+	/* the clock has not passed the mark found at the start */
+	if (now < resume_after)
+		floor_ms = Max(floor_ms, resume_after);
+	behind = floor_ms - now;
 
 	if (no_spare && RecoveryInProgress())
 		snowflake_refuse_standby(home);
