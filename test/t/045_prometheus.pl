@@ -105,6 +105,7 @@ foreach my $metric (
 	snowflake_server_clock_steps_back snowflake_server_clock_synchronized
 	snowflake_server_time_field_left_seconds snowflake_server_lease_problem
 	snowflake_server_fencing_margin_seconds snowflake_callers_ids
+	snowflake_server_ids_on_spares
 	snowflake_canary_sampled snowflake_canary_parked))
 {
 	ok(defined value_of($before, $metric), "metric $metric is exported");
@@ -114,6 +115,8 @@ is(value_of($before, 'snowflake_slot_lease_held', qr/lease_state="held"/), 1,
 cmp_ok(value_of($before, 'snowflake_slot_fencing_left_seconds'), '>', 0,
 	'time is left to the fencing deadline');
 is(value_of($before, 'snowflake_server_lease_problem'), 0, 'the lease keeper has no problem');
+is(value_of($before, 'snowflake_server_ids_on_spares'), 0,
+	'no ID minted on a spare (clock_step_policy = refuse)');
 is(value_of($before, 'snowflake_canary_parked'), 0, 'minting is not parked');
 cmp_ok(value_of($before, 'snowflake_server_time_field_left_seconds'), '>', 60 * 365 * 86400,
 	'the time field has decades left');
