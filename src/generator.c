@@ -349,8 +349,13 @@ snowflake_mint(int want, int64 *first_id)
 				if (n > 0)
 					return n;
 				if (n < 0)
+				{
+					/* lapsed while idle: renewed, try again */
+					if (snowflake_spare_await())
+						continue;
 					snowflake_refuse_clock_step(&sh->slots[home_slot], floor_ms,
 												now, true);
+				}
 				snowflake_clock_next_ms(now);	/* every spare is spent */
 				continue;
 			}

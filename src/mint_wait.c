@@ -56,6 +56,7 @@
 
 static void refuse_unleased(SnowflakeSlot *home, bool capped, int64 now)
 			pg_attribute_noreturn();
+static void request_renewal(SnowflakeShared *sh);
 
 /* " Last problem: <problem>" for a detail, or "" when there is none. */
 static const char *
@@ -143,6 +144,34 @@ snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms, bool may_borrow,
 	}
 	snowflake_refuse_clock_step(home, floor_ms, now, false);
 	return now;					/* keep compiler quiet */
+}
+
+/*
+ * No spare slot could mint.  If the lease keeper let the leases lapse while
+ * the server was idle (embedded), ask for the renewal and wait for it, at
+ * most CAP_WAIT_MS, as the slots do (snowflake_lease_await).  Returns true
+ * when it came, so the caller tries the spares again; false when there is
+ * nothing to wait for.
+ */
+bool
+snowflake_spare_await(void)
+{
+	SnowflakeShared *sh = snowflake_shared;
+	int64		started = snowflake_deadline_clock_ms();
+
+	if (pg_atomic_read_u32(&sh->leases_idle) == 0)
+		return false;
+	while (pg_atomic_read_u32(&sh->leases_idle) != 0)
+	{
+		if (snowflake_deadline_clock_ms() - started > CAP_WAIT_MS)
+			return false;
+		request_renewal(sh);
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(500);
+	}
+	/* the keeper clears leases_idle after it published the new deadlines */
+	pg_read_barrier();
+	return true;
 }
 
 /*

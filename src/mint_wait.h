@@ -32,6 +32,7 @@
 extern int64 snowflake_clock_catch_up(SnowflakeSlot *home, int64 floor_ms,
 									  bool may_borrow, bool *borrowed,
 									  bool *on_spare);
+extern bool snowflake_spare_await(void);
 extern void snowflake_refuse_clock_step(SnowflakeSlot *home, int64 floor_ms,
 										int64 now, bool no_spare)
 			pg_attribute_noreturn();

@@ -24,6 +24,8 @@
 #   a worker ID afterwards mints above every ID minted under it before the
 #   crash; and a step back after that mints on a spare again.
 # - No ID repeats over the whole run.
+# - Embedded and idle, the spares' leases lapse with the slot's; a step back
+#   then asks for the renewal and mints on a spare once it has come.
 
 use strict;
 use warnings;
@@ -312,4 +314,51 @@ my ($total, $distinct) = split /\|/,
 is($distinct, $total, "no ID was minted twice ($total IDs)");
 
 $node->stop;
+
+# --- Spares lapsed while the server was idle ---------------------------
+#
+# Embedded, an idle server lets its leases lapse at their deadlines and
+# renews them at the next mint.  A step back that finds the spares lapsed
+# asks for that renewal too, and mints on a spare once it has come.
+
+my $idle = new_node(
+	'spare_idle',
+	conf => "snowflake.clock_step_policy = spare
+snowflake.spare_worker_ids = 1
+snowflake.worker_slots = 1
+snowflake.lease_ttl = 6s
+snowflake.lease_renew_interval = 1s
+snowflake.fencing_margin = 2s
+snowflake.idle_after = 1s
+");
+start_faked($idle, '+30');
+setup_ids($idle);
+ok(wait_for_mint($idle)->{ok}, 'the idle server mints');
+$idle->safe_psql('postgres',
+	'INSERT INTO ids (run, client, id) SELECT 1, 0, snowflake_nextval() FROM generate_series(1, 1000)'
+);
+ok( poll_until(
+		$idle, q{
+		SELECT bool_and(lease_state = 'idle' AND fencing_left_ms IS NOT NULL
+		                AND fencing_left_ms <= 0)
+		FROM snowflake_status}, 30),
+	'idle: the slot and the spare lapsed at their deadlines');
+set_clock($idle, '+20');    # 10 s back
+my $li = $idle->safe_psql('postgres',
+	q{WITH m AS (SELECT * FROM mint_until_error(100)),
+	  i AS (INSERT INTO ids (run, client, id) SELECT 2, 0, unnest(minted) FROM m)
+	  SELECT coalesce(state, 'ok') || ' ' || cardinality(minted) || ' ' || coalesce(msg, '') FROM m});
+like($li, qr/^ok 100 /, 'a step back after the idle lapse mints on the spare once renewed')
+  or diag $li;
+is( $idle->safe_psql(
+		'postgres',
+		q{SELECT count(*) FROM ids WHERE run = 2 AND snowflake_worker_id(id) =
+		    (SELECT worker_id FROM snowflake_status WHERE spare)}),
+	'100',
+	'under the spare worker ID');
+my ($itotal, $idistinct) = split /\|/,
+  $idle->safe_psql('postgres', 'SELECT count(*), count(DISTINCT id) FROM ids');
+is($idistinct, $itotal, "no ID was minted twice ($itotal IDs)");
+$idle->stop;
+
 done_testing();
