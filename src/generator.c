@@ -198,6 +198,35 @@ slot_take(SnowflakeSlotData *s, int64 target, int want, int64 *ms,
 }
 
 /*
+ * Read slot s's lease for minting at "target", with the deadline clock at
+ * "mono", in the order the protocol in shmem.h fixes: binding, deadline,
+ * cap, worker ID.  Returns false when the slot cannot mint there: it is
+ * being re-bound, past its fencing deadline, or "target" is above its cap.
+ * The caller reads the binding again after taking numbers (it moved: they
+ * go unused) and checks the millisecond it got against *cap.
+ */
+static inline bool
+slot_lease_read(SnowflakeSlotData *s, int64 mono, int64 target,
+				uint32 *binding, uint64 *cap, int32 *worker_id)
+{
+	uint64		deadline;
+
+	*binding = pg_atomic_read_u32(&s->binding);
+	if (unlikely(*binding & 1))
+		return false;
+	pg_read_barrier();
+	deadline = pg_atomic_read_u64(&s->deadline_ms);
+	if (unlikely((uint64) mono >= deadline))
+		return false;
+	pg_read_barrier();
+	*cap = pg_atomic_read_u64(&s->cap_ms);
+	if (unlikely((uint64) target > *cap))
+		return false;
+	*worker_id = s->worker_id;
+	return true;
+}
+
+/*
  * The clock is behind floor_ms, the highest millisecond minted, by more
  * than snowflake.max_clock_wait, and the server has spare slots
  * (snowflake.clock_step_policy = spare): mint up to "want" IDs on one at
@@ -235,7 +264,6 @@ mint_on_spare(int want, int64 now, int64 floor_ms, int64 mark,
 		int			k = sh->nmain + (start + i) % nspare;
 		SnowflakeSlotData *s = &sh->slots[k].d;
 		uint32		binding;
-		uint64		deadline;
 		uint64		cap;
 		int32		worker_id;
 		uint64		word;
@@ -243,18 +271,8 @@ mint_on_spare(int want, int64 now, int64 floor_ms, int64 mark,
 		int32		seq;
 		int			n;
 
-		binding = pg_atomic_read_u32(&s->binding);
-		if (binding & 1)
+		if (!slot_lease_read(s, mono, target, &binding, &cap, &worker_id))
 			continue;
-		pg_read_barrier();
-		deadline = pg_atomic_read_u64(&s->deadline_ms);
-		if ((uint64) mono >= deadline)
-			continue;
-		pg_read_barrier();
-		cap = pg_atomic_read_u64(&s->cap_ms);
-		if ((uint64) target > cap)
-			continue;
-		worker_id = s->worker_id;
 		if (target == session_last_ms && session_last_slot >= sh->nmain &&
 			worker_id < session_last_worker)
 			continue;
@@ -390,7 +408,6 @@ snowflake_mint(int want, int64 *first_id)
 			int			k = (start + i) % sh->nmain;
 			SnowflakeSlotData *s = &sh->slots[k].d;
 			uint32		binding;
-			uint64		deadline;
 			uint64		cap;
 			int32		worker_id;
 			int64		ms;
@@ -399,18 +416,8 @@ snowflake_mint(int want, int64 *first_id)
 
 			/* a slot mints only under a lease, before its fencing deadline */
 			SNOWFLAKE_TEST_POINT(before_binding);
-			binding = pg_atomic_read_u32(&s->binding);
-			if (unlikely(binding & 1))
+			if (!slot_lease_read(s, mono, target, &binding, &cap, &worker_id))
 				continue;
-			pg_read_barrier();
-			deadline = pg_atomic_read_u64(&s->deadline_ms);
-			if (unlikely((uint64) mono >= deadline))
-				continue;
-			pg_read_barrier();
-			cap = pg_atomic_read_u64(&s->cap_ms);
-			if (unlikely((uint64) target > cap))
-				continue;
-			worker_id = s->worker_id;
 			any_lease = true;
 
 			/* within our last millisecond, a lower worker ID would go back */
