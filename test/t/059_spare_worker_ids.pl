@@ -36,20 +36,32 @@ use lib $FindBin::RealBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SnowflakeTest;
+use FleetTest;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
 require_faketime();
 
+# the tests' short lease timings: the fencing deadline 4 s after a renewal
+my $leases = join('', map { "$_ = '$FleetTest::FAST_LEASES{$_}'\n" }
+	  sort keys %FleetTest::FAST_LEASES);
+
+# No ID in table ids of $n was minted twice.
+sub no_id_twice
+{
+	my ($n) = @_;
+	my ($total, $distinct) = split /\|/,
+	  $n->safe_psql('postgres', 'SELECT count(*), count(DISTINCT id) FROM ids');
+	is($distinct, $total, "no ID was minted twice ($total IDs)");
+	return;
+}
+
 my $node = new_node(
 	'spare',
-	conf => "restart_after_crash = on
+	conf => $leases . "restart_after_crash = on
 snowflake.clock_step_policy = spare
 snowflake.spare_worker_ids = 2
 snowflake.worker_slots = 2
-snowflake.lease_ttl = 6s
-snowflake.lease_renew_interval = 1s
-snowflake.fencing_margin = 2s
 snowflake.idle_after = 0
 snowflake.max_clock_wait = 2s
 ");
@@ -309,9 +321,7 @@ is( $node->safe_psql(
 		WHERE a.run >= 10 AND a.id <= b.hi}),
 	'0',
 	'every worker ID mints above its IDs from before the crash');
-my ($total, $distinct) = split /\|/,
-  $node->safe_psql('postgres', 'SELECT count(*), count(DISTINCT id) FROM ids');
-is($distinct, $total, "no ID was minted twice ($total IDs)");
+no_id_twice($node);
 
 $node->stop;
 
@@ -323,12 +333,9 @@ $node->stop;
 
 my $idle = new_node(
 	'spare_idle',
-	conf => "snowflake.clock_step_policy = spare
+	conf => $leases . "snowflake.clock_step_policy = spare
 snowflake.spare_worker_ids = 1
 snowflake.worker_slots = 1
-snowflake.lease_ttl = 6s
-snowflake.lease_renew_interval = 1s
-snowflake.fencing_margin = 2s
 snowflake.idle_after = 1s
 ");
 start_faked($idle, '+30');
@@ -356,9 +363,7 @@ is( $idle->safe_psql(
 		    (SELECT worker_id FROM snowflake_status WHERE spare)}),
 	'100',
 	'under the spare worker ID');
-my ($itotal, $idistinct) = split /\|/,
-  $idle->safe_psql('postgres', 'SELECT count(*), count(DISTINCT id) FROM ids');
-is($idistinct, $itotal, "no ID was minted twice ($itotal IDs)");
+no_id_twice($idle);
 $idle->stop;
 
 done_testing();
