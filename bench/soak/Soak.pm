@@ -4,11 +4,13 @@
 # faults, every ID returned to a client recorded and checked for repeats.
 #
 # Fleet: a coordinator; minting servers a, b and c (lease timings of the
-# tests: TTL 6 s, renewal every 1 s, fencing margin 2 s; 4 worker ID bits,
+# tests, TTL 6 s, renewal every 1 s, fencing margin 2 s, times the
+# timescale; 4 worker ID bits,
 # so worker IDs are taken over from other holders during a long run, and 2
 # slots per server; a runs with snowflake.clock_step_policy = spare and one
-# spare worker ID, b and c with the default, refuse); c has a streaming standby, which a promotion replaces
-# it with (and a new standby is made of the promoted server).  The minting
+# spare worker ID, b and c with the default, refuse); c has a streaming
+# standby, which a promotion replaces it with (and a new standby is made of
+# the promoted server if a later promotion of the run may need one).  The minting
 # servers run under libfaketime, so their clocks can be stepped.
 #
 # Clients (bench/soak/client.pl, run on the real clock): on each server one
@@ -114,18 +116,22 @@ sub schedule
 				slot  => $slots[ int(rand(3)) ],
 				frac  => rand(),
 				pick  => rand(),
-				pause => 0.5 + rand(1.5),
+				pause => 0.25 + rand(0.75),
 			};
 		}
 	}
 	return \@plan;
 }
 
-# Duration of a fault: $lo + frac * ($hi - $lo) seconds.
+# The lease timings and the fault durations scale together (run_soak's
+# timescale): a frozen server must outlast its lease at any scale.
+my $timescale = 1;
+
+# Duration of a fault: $lo + frac * ($hi - $lo) seconds at timescale 1.
 sub span
 {
 	my ($f, $lo, $hi) = @_;
-	return $lo + $f->{frac} * ($hi - $lo);
+	return $timescale * ($lo + $f->{frac} * ($hi - $lo));
 }
 
 sub new_minting_node
@@ -133,7 +139,11 @@ sub new_minting_node
 	my ($name, %opts) = @_;
 	my $n = new_fleet_node(
 		$name, $coord,
-		init => $opts{init},
+		init   => $opts{init},
+		leases => {
+			map { $_ => ($FleetTest::FAST_LEASES{$_} =~ s/s$//r) * 1000 * $timescale . 'ms' }
+			  keys %FleetTest::FAST_LEASES
+		},
 		conf => "snowflake.worker_bits = 4\n"
 		  . "snowflake.worker_slots = 2\n"
 		  . ($name eq 'a' ? "snowflake.clock_step_policy = spare\nsnowflake.spare_worker_ids = 1\n" : '')
@@ -317,7 +327,7 @@ sub run_fault
 		set_target('c', $standby);
 		$promotions++;
 		my $what = sprintf('%s fenced (stopped), %s promoted', $old->name, $standby->name);
-		$standby = make_standby('c');
+		$standby = $f->{new_standby} ? make_standby('c') : undef;
 		return ($what, 'c');
 	}
 	if ($c eq 'coordinator_stop')
@@ -382,8 +392,9 @@ sub recorded_ids
 # target_ids (after those rounds, go on with more until the clients have
 # recorded this many IDs; default 0); max_batch (the largest
 # snowflake_batch(n) a client asks for; per-row statements take a quarter
-# of that; default 100); dir (where the IDs go).  Returns the report, a
-# hash.
+# of that; default 100); timescale (1 by default: the lease timings of
+# %FAST_LEASES and fault durations of 1 to 11 s; less scales both down);
+# dir (where the IDs go).  Returns the report, a hash.
 sub run_soak
 {
 	my (%opts) = @_;
@@ -391,8 +402,13 @@ sub run_soak
 	my $rounds = $opts{rounds} // 1;
 	my $target = $opts{target_ids} // 0;
 	my $max_batch = $opts{max_batch} // 100;
+	$timescale = $opts{timescale} // 1;
 	$out = $opts{dir};
 	my $plan = schedule($seed, $target ? 1000 : $rounds);
+	# Every round promotes once; the last one the run is sure to reach needs
+	# no standby after it.
+	$_->{new_standby} = ($target || $_->{round} < $rounds)
+	  foreach grep { $_->{class} eq 'promote' } @$plan;
 	make_path("$out/clients");
 	note "soak seed $seed: $rounds round(s) of every fault class"
 	  . ($target ? ", then more until $target IDs" : '');
@@ -469,6 +485,7 @@ sub run_soak
 	close($harness_ids);
 	my $report = check($out, $fault_secs, \@done);
 	$report->{seed} = $seed;
+	$report->{timescale} = $timescale;
 	$report->{harness_errors} = $errors;
 	$report->{crashes} = unexpected_crashes();
 	return $report;
@@ -594,8 +611,8 @@ sub report_text
 	my ($r) = @_;
 	my $t = sprintf("seed %s: %d IDs recorded and checked, %d duplicates, %d order violations\n",
 		$r->{seed}, $r->{ids}, $r->{duplicates}, $r->{order_violations});
-	$t .= sprintf("%d faults in %.0f s; %d statements returned IDs; sort check %.0f s\n",
-		$r->{faults}, $r->{fault_seconds}, $r->{statements}, $r->{check_seconds});
+	$t .= sprintf("%d faults in %.0f s (timescale %g); %d statements returned IDs; sort check %.0f s\n",
+		$r->{faults}, $r->{fault_seconds}, $r->{timescale}, $r->{statements}, $r->{check_seconds});
 	$t .= sprintf("server a (clock_step_policy = spare): %d times a session's next ID was below its previous one (minting on a spare after a step back)\n",
 		$r->{spare_decreases});
 	$t .= "duplicate: $_\n" foreach @{ $r->{duplicate_examples} };

@@ -5,7 +5,8 @@
 # bench/soak/Soak.pm minting under faults drawn from SOAK_SEED (default:
 # from the time, printed), SOAK_ROUNDS rounds of every fault class (default
 # 3) and then more until its clients have recorded SOAK_IDS IDs (default
-# 100,000,000), then every ID checked for repeats.  Writes the report to
+# 100,000,000), then every ID checked for repeats; SOAK_TIMESCALE (default
+# 1) scales the lease timings and fault durations.  Writes the report to
 # SOAK_REPORT (default soak-report.txt in the current directory) and prints
 # it.  Needs about 20 bytes of disk per ID twice over (the IDs and their
 # sorted copy).
@@ -32,6 +33,7 @@ diag "soak seed $seed, $target IDs (replay: SOAK_SEED=$seed)";
 my $t0 = time();
 my $r = run_soak(seed => $seed, target_ids => $target, rounds => $rounds,
 	max_batch => $ENV{SOAK_MAX_BATCH} // 5000,
+	timescale => $ENV{SOAK_TIMESCALE} // 1,
 	dir => PostgreSQL::Test::Utils::tempdir());
 my $text = report_text($r) . sprintf("wall time %.0f s\n", time() - $t0);
 diag $text;

@@ -24,7 +24,9 @@ require_faketime();
 
 my $seed = ($ENV{SOAK_SEED} // '') ne '' ? $ENV{SOAK_SEED} : time() % 1_000_000;
 diag "soak seed $seed (replay: SOAK_SEED=$seed)";
-my $r = run_soak(seed => $seed, dir => PostgreSQL::Test::Utils::tempdir());
+# Half the lease timings and fault durations of the long run: every class
+# still runs (a frozen server outlasts its 3 s lease), in about half the time.
+my $r = run_soak(seed => $seed, timescale => 0.5, dir => PostgreSQL::Test::Utils::tempdir());
 diag report_text($r);
 
 cmp_ok($r->{ids}, '>', 1_000_000, "the clients recorded over a million IDs ($r->{ids})");

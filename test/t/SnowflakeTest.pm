@@ -194,52 +194,74 @@ sub start_faked
 # with the server, or after a crash restart, read the real clock.  Workers
 # the postmaster restarts from its main loop are faked, so stop the guard
 # and the lease keeper (which releases its leases on the way out) and let
-# the postmaster start them again (after 1 s), then check that their start
-# times (taken from the clock of each worker itself) agree with the faked
-# clock of a backend.  Both must follow the faked clock: the keeper's wall
-# clock caps what the slots may mint.  Meaningful when the offset is 10 s
-# or more.
+# the postmaster start them again, then check that their start times (taken
+# from the clock of each worker itself) agree with the faked clock of a
+# backend.  Both must follow the faked clock: the keeper's wall clock caps
+# what the slots may mint.  Meaningful when the offset is 10 s or more.
 sub fake_guard
 {
 	my ($node) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
-	foreach my $type ('snowflake guard', 'snowflake lease keeper')
-	{
-		fake_worker($node, $type) or return 0;
-	}
-	return 1;
+	return fake_workers($node, 'snowflake guard', 'snowflake lease keeper');
 }
 
 sub fake_worker
 {
 	my ($node, $type) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	return fake_workers($node, $type);
+}
+
+# Restart the workers of @types together, again for those still on the
+# real clock.  Together, because each restart can take long: the
+# postmaster's signal handler stamps a worker's exit with the real time and
+# its main loop restarts the worker once its own, faked, clock is
+# bgw_restart_time (1 s) past that, so a clock set back by N seconds delays
+# every restart by N seconds.
+sub fake_workers
+{
+	my ($node, @types) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
 	foreach my $attempt (1 .. 3)
 	{
-		my $old = '';
-		my $deadline = time() + 30;
-		while (($old = worker_pid($node, $type)) eq '' && time() < $deadline)
+		my @old;
+		foreach my $type (@types)
 		{
-			usleep(100_000);
+			my $pid = '';
+			my $deadline = time() + 30;
+			while (($pid = worker_pid($node, $type)) eq '' && time() < $deadline)
+			{
+				usleep(100_000);
+			}
+			die "no $type worker on node " . $node->name if $pid eq '';
+			push @old, $pid;
 		}
-		die "no $type worker on node " . $node->name if $old eq '';
-		kill('TERM', $old);
+		kill('TERM', @old);
+		my $types = join(', ', map { "'$_'" } @types);
+		my ($n, $olds) = (scalar(@types), join(', ', @old));
 		poll_until(
 			$node, qq{
-			SELECT count(*) = 1 FROM pg_stat_activity
-			WHERE backend_type = '$type' AND pid <> $old},
-			30)
-		  or die "the $type worker did not come back";
-		return 1
-		  if poll_until(
+			SELECT count(*) = $n FROM pg_stat_activity
+			WHERE backend_type IN ($types) AND pid NOT IN ($olds)},
+			90)
+		  or die "the workers ($types) of node " . $node->name . " did not come back";
+		poll_until(
 			$node, qq{
-			SELECT abs(extract(epoch FROM now() - backend_start)) < 5
-			FROM pg_stat_activity WHERE backend_type = '$type'},
-			3);
-		note "$type worker of node " . $node->name
-		  . " runs on the real clock, restarting it again";
+			SELECT bool_and(abs(extract(epoch FROM now() - backend_start)) < 5)
+			FROM pg_stat_activity WHERE backend_type IN ($types)},
+			3)
+		  and return 1;
+		@types = split /\n/, $node->safe_psql(
+			'postgres', qq{
+			SELECT backend_type FROM pg_stat_activity
+			WHERE backend_type IN ($types)
+			  AND abs(extract(epoch FROM now() - backend_start)) >= 5
+			ORDER BY 1});
+		return 1 unless @types;
+		note join(', ', @types) . ' of node ' . $node->name
+		  . " still on the real clock, restarting again";
 	}
-	fail("the $type worker of node " . $node->name . " runs on the faked clock");
+	fail(join(', ', @types) . ' of node ' . $node->name . ' run on the faked clock');
 	return 0;
 }
 
