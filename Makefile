@@ -62,12 +62,17 @@ include $(PGXS)
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
 # pgTAP suite (test/pgtap), on a throwaway server: see test/pgtap.sh
-.PHONY: pgtap bench soak mutate dist package
+.PHONY: pgtap bench bench-restart soak mutate dist package
 pgtap:
 	bash $(srcdir)/test/pgtap.sh
 
 bench:
 	bash $(srcdir)/bench/bench.sh
+
+# Time to the first ID after clean and immediate restarts (needs make
+# install first; RESTART_EXTRA_CONF sets the horizon).
+bench-restart:
+	bash $(srcdir)/bench/restart.sh
 
 # The long soak (bench/soak, docs/reliability.md): a fleet minting under
 # seeded faults, every ID checked; needs make install first.  A short seed
