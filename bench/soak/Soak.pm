@@ -5,13 +5,14 @@
 #
 # Fleet: a coordinator; minting servers a, b and c (lease timings of the
 # tests, TTL 6 s, renewal every 1 s, fencing margin 2 s, times the
-# timescale; 4 worker ID bits,
-# so worker IDs are taken over from other holders during a long run, and 2
-# slots per server; a runs with snowflake.clock_step_policy = spare and one
-# spare worker ID, b and c with the default, refuse); c has a streaming
-# standby, which a promotion replaces it with (and a new standby is made of
-# the promoted server if a later promotion of the run may need one).  The minting
-# servers run under libfaketime, so their clocks can be stepped.
+# timescale; 4 worker ID bits, so worker IDs are taken over from other
+# holders during a long run, and 2 slots per server; a runs with
+# snowflake.clock_step_policy = spare and one spare worker ID, b and c with
+# the default, refuse); c has a streaming standby, which a promotion
+# replaces it with (and a new standby is made of the promoted server if a
+# later promotion of the run may need one).  The minting servers run under
+# libfaketime, so their clocks can be stepped; each starts $CLOCK_AHEAD s
+# ahead of the real clock.
 #
 # Clients (bench/soak/client.pl, run on the real clock): on each server one
 # taking snowflake_batch(n) and one taking snowflake_nextval() per row; on b
@@ -123,6 +124,12 @@ sub schedule
 	return \@plan;
 }
 
+# Where every minting server's clock starts: this far ahead of the real
+# one (and of the coordinator's), so that steps back leave it ahead of the
+# real clock and a restart does not wait for it (see fake_workers in
+# test/t/SnowflakeTest.pm).
+our $CLOCK_AHEAD = 60;
+
 # The lease timings and the fault durations scale together (run_soak's
 # timescale): a frozen server must outlast its lease at any scale.
 my $timescale = 1;
@@ -157,7 +164,7 @@ sub new_minting_node
 sub start_node
 {
 	my ($node) = @_;
-	$offset{ $node->name } //= 0;
+	$offset{ $node->name } //= $CLOCK_AHEAD;
 	set_clock($node, sprintf('%+.3f', $offset{ $node->name }));
 	start_faked($node, undef, 'start');
 	check_clock($node);
@@ -239,7 +246,8 @@ sub restart_slot
 	return "$how stop and start" . ($step ? sprintf(', clock %+g s', $step) : '');
 }
 
-# A new streaming standby of $slot's server, on its own clock (+0).
+# A new streaming standby of $slot's server, on its own clock (starting
+# $CLOCK_AHEAD s ahead of the real one).
 sub make_standby
 {
 	my ($slot) = @_;
