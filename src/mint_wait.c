@@ -24,7 +24,8 @@
  *   the reason: the layout changed (SF006), the server is a standby
  *   (SF004), or the mark cannot be made durable (SF007).
  * - No slot can mint: right after a start, wait for the lease keeper's
- *   first round; when the wall clock has passed the slots' caps, or the
+ *   first round (right after a promotion, wake the keeper for it: a
+ *   standby's keeper looks for a promotion only once a second); when the wall clock has passed the slots' caps, or the
  *   leases lapsed while the server was idle (leases_idle), ask the
  *   keeper for a renewal and wait a second for it; otherwise refuse with
  *   the reason: past the fencing deadline or the cap (SF003), the pinned
@@ -575,6 +576,7 @@ snowflake_lease_await(SnowflakeSlot *home)
 		int64		mono;
 		bool		done;
 		bool		idle;
+		bool		promoted;
 
 		if (unlikely(pg_atomic_read_u32(&sh->parked) != 0))
 			refuse_parked(home);
@@ -612,11 +614,18 @@ snowflake_lease_await(SnowflakeSlot *home)
 		}
 		/* just promoted: the lease keeper has yet to notice */
 		SpinLockAcquire(&sh->lease_mutex);
-		done = sh->lease_round_done &&
-			snowflake_lease_info(0)->state != SNOWFLAKE_LEASE_STANDBY;
+		promoted = snowflake_lease_info(0)->state == SNOWFLAKE_LEASE_STANDBY;
+		done = sh->lease_round_done && !promoted;
 		SpinLockRelease(&sh->lease_mutex);
 		if (done || mono - started > FIRST_LEASE_WAIT_MS)
 			break;
+
+		/*
+		 * A standby's keeper looks for a promotion only every
+		 * ACQUIRE_RETRY_MS: wake it rather than wait for its next look.
+		 */
+		if (promoted)
+			request_renewal(sh);
 		CHECK_FOR_INTERRUPTS();
 		pg_usleep(2000);
 	}
