@@ -134,6 +134,10 @@ our $CLOCK_AHEAD = 60;
 # timescale): a frozen server must outlast its lease at any scale.
 my $timescale = 1;
 
+# snowflake.high_water_horizon of the minting servers (run_soak's horizon;
+# the default when empty).
+my $horizon = '';
+
 # Duration of a fault: $lo + frac * ($hi - $lo) seconds at timescale 1.
 sub span
 {
@@ -154,6 +158,7 @@ sub new_minting_node
 		conf => "snowflake.worker_bits = 4\n"
 		  . "snowflake.worker_slots = 2\n"
 		  . ($name eq 'a' ? "snowflake.clock_step_policy = spare\nsnowflake.spare_worker_ids = 1\n" : '')
+		  . ($horizon ? "snowflake.high_water_horizon = '$horizon'\n" : '')
 		  . "restart_after_crash = on\n"
 		  . "log_statement = none\n"
 		  . "log_line_prefix = '%m [%p] '\n");
@@ -402,7 +407,9 @@ sub recorded_ids
 # snowflake_batch(n) a client asks for; per-row statements take a quarter
 # of that; default 100); timescale (1 by default: the lease timings of
 # %FAST_LEASES and fault durations of 1 to 11 s; less scales both down);
-# dir (where the IDs go).  Returns the report, a hash.
+# horizon (snowflake.high_water_horizon of the minting servers, e.g.
+# '100ms'; the default if not given); dir (where the IDs go).  Returns the
+# report, a hash.
 sub run_soak
 {
 	my (%opts) = @_;
@@ -411,6 +418,7 @@ sub run_soak
 	my $target = $opts{target_ids} // 0;
 	my $max_batch = $opts{max_batch} // 100;
 	$timescale = $opts{timescale} // 1;
+	$horizon = $opts{horizon} // '';
 	$out = $opts{dir};
 	my $plan = schedule($seed, $target ? 1000 : $rounds);
 	# Every round promotes once; the last one the run is sure to reach needs
@@ -494,6 +502,7 @@ sub run_soak
 	my $report = check($out, $fault_secs, \@done);
 	$report->{seed} = $seed;
 	$report->{timescale} = $timescale;
+	$report->{horizon} = $horizon;
 	$report->{harness_errors} = $errors;
 	$report->{crashes} = unexpected_crashes();
 	return $report;
@@ -619,8 +628,9 @@ sub report_text
 	my ($r) = @_;
 	my $t = sprintf("seed %s: %d IDs recorded and checked, %d duplicates, %d order violations\n",
 		$r->{seed}, $r->{ids}, $r->{duplicates}, $r->{order_violations});
-	$t .= sprintf("%d faults in %.0f s (timescale %g); %d statements returned IDs; sort check %.0f s\n",
-		$r->{faults}, $r->{fault_seconds}, $r->{timescale}, $r->{statements}, $r->{check_seconds});
+	$t .= sprintf("%d faults in %.0f s (timescale %g, high_water_horizon %s); %d statements returned IDs; sort check %.0f s\n",
+		$r->{faults}, $r->{fault_seconds}, $r->{timescale}, $r->{horizon} || 'default',
+		$r->{statements}, $r->{check_seconds});
 	$t .= sprintf("server a (clock_step_policy = spare): %d times a session's next ID was below its previous one (minting on a spare after a step back)\n",
 		$r->{spare_decreases});
 	$t .= "duplicate: $_\n" foreach @{ $r->{duplicate_examples} };

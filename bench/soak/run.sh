@@ -6,8 +6,10 @@
 #
 # Knobs (environment): SOAK_SEED (default: from the time; printed),
 # SOAK_IDS (100000000), SOAK_ROUNDS (3: rounds of every fault class before
-# the soak goes on to SOAK_IDS), SOAK_MAX_BATCH (5000), SOAK_KEEP=1 (keep
-# the servers' logs and the IDs).  The report goes to soak-report.txt in
+# the soak goes on to SOAK_IDS), SOAK_MAX_BATCH (5000), SOAK_TIMESCALE (1:
+# lease timings and fault durations), SOAK_HORIZON (the servers'
+# snowflake.high_water_horizon; default 1s), SOAK_KEEP=1 (keep the
+# servers' logs and the IDs).  The report goes to soak-report.txt in
 # the directory make soak ran in (SOAK_REPORT to change it).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -35,6 +37,7 @@ status=0
 as_pg env TESTDIR="$work" SOAK_REPORT="$work/report.txt" PG_REGRESS="$pgxs/src/test/regress/pg_regress" \
 	SOAK_SEED="${SOAK_SEED:-}" SOAK_IDS="${SOAK_IDS:-100000000}" \
 	SOAK_ROUNDS="${SOAK_ROUNDS:-3}" SOAK_MAX_BATCH="${SOAK_MAX_BATCH:-5000}" \
+	SOAK_TIMESCALE="${SOAK_TIMESCALE:-1}" SOAK_HORIZON="${SOAK_HORIZON:-}" \
 	prove -v -I "$pgxs/src/test/perl" bench/soak/soak.pl || status=$?
 cp "$work/report.txt" "$report" && echo "soak: report in $report"
 exit $status

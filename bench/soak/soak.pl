@@ -6,7 +6,8 @@
 # from the time, printed), SOAK_ROUNDS rounds of every fault class (default
 # 3) and then more until its clients have recorded SOAK_IDS IDs (default
 # 100,000,000), then every ID checked for repeats; SOAK_TIMESCALE (default
-# 1) scales the lease timings and fault durations.  Writes the report to
+# 1) scales the lease timings and fault durations, and SOAK_HORIZON sets
+# snowflake.high_water_horizon on the minting servers.  Writes the report to
 # SOAK_REPORT (default soak-report.txt in the current directory) and prints
 # it.  Needs about 20 bytes of disk per ID twice over (the IDs and their
 # sorted copy).
@@ -34,6 +35,7 @@ my $t0 = time();
 my $r = run_soak(seed => $seed, target_ids => $target, rounds => $rounds,
 	max_batch => $ENV{SOAK_MAX_BATCH} // 5000,
 	timescale => $ENV{SOAK_TIMESCALE} // 1,
+	horizon   => $ENV{SOAK_HORIZON} // '',
 	dir => PostgreSQL::Test::Utils::tempdir());
 my $text = report_text($r) . sprintf("wall time %.0f s\n", time() - $t0);
 diag $text;
