@@ -26,63 +26,15 @@ use warnings;
 use FindBin;
 use lib $FindBin::RealBin;
 
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SnowflakeTest;
 use FleetTest;
+use GdbTest;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
 require_faketime();
-
-# The gdb session attached to B, and B's backend.  Whatever happens (a
-# failed assertion, a die), gdb detaches and B runs on before the framework
-# stops the server: this END block runs before the framework's.
-my ($gdb, $gdb_timer, $b_pid);
-my $gdb_in  = '';
-my $gdb_out = '';
-
-END
-{
-	if ($gdb && $gdb->pumpable)
-	{
-		$gdb_in .= "delete\ndetach\nquit\n";
-		eval { $gdb->signal('INT'); };    # stops B if it runs, for detach
-		eval { $gdb_timer->start(10); $gdb->finish; };
-		eval { $gdb->kill_kill; } if $@;
-	}
-	kill('CONT', $b_pid) if $b_pid;
-}
-
-# Local helpers for gdb (SnowflakeTest has none).
-
-my @GDB = ('gdb', '-q', '-nx', '-iex', 'set debuginfod enabled off');
-my $gdb_marks = 0;
-
-# Queue gdb commands, then an echoed mark; returns a pattern that matches
-# once gdb has run them all (a "continue" ends when B stops again).
-sub gdb_send
-{
-	my ($cmds) = @_;
-	$gdb_marks++;
-	$gdb_in .= "$cmds\necho gdb-mark-$gdb_marks\\n\n";
-	return qr/gdb-mark-$gdb_marks\n/;
-}
-
-# Wait (at most $timeout s) until gdb's output matches $re.
-sub gdb_wait
-{
-	my ($re, $timeout) = @_;
-	$gdb_timer->start($timeout // 30);
-	return pump_until($gdb, $gdb_timer, \$gdb_out, $re);
-}
-
-my ($gdb_version, $gdb_stderr) = ('', '');
-eval {
-	IPC::Run::run([ 'gdb', '--version' ], '>', \$gdb_version, '2>', \$gdb_stderr);
-};
-plan skip_all => 'gdb is not installed' unless $gdb_version =~ /GNU gdb/;
 
 # The test point of the minting path (src/generator.h) just before numbers
 # are taken from a slot, after its binding, deadline, cap and worker ID were
@@ -100,31 +52,8 @@ $node->safe_psql('postgres', 'CREATE EXTENSION snowflake');
 
 # B, and whether gdb may attach to it and stop it in snowflake_mint.
 my $b = $node->background_psql('postgres', on_error_stop => 0);
-$b_pid = $b->query_safe('SELECT pg_backend_pid()');
-my ($probe, $probe_err) = ('', '');
-IPC::Run::run(
-	[
-		@GDB, '-batch', '-p', $b_pid,
-		'-ex', "break $take_point",
-		'-ex', 'info breakpoints', '-ex', 'detach'
-	],
-	'<', \undef, '>', \$probe, '2>', \$probe_err,
-	IPC::Run::timeout(60));
-if ("$probe$probe_err" =~ /(ptrace: .*|Could not attach.*)/)
-{
-	my $why = $1;
-	$b->quit;
-	$b_pid = undef;
-	plan skip_all => "gdb cannot attach to a backend: $why"
-	  . " (kernel.yama.ptrace_scope or a missing CAP_SYS_PTRACE)";
-}
-if ($probe =~ /Function "$take_point" not defined/)
-{
-	$b->quit;
-	$b_pid = undef;
-	plan skip_all => 'the library has no test points: build it with '
-	  . 'COPT=-DSNOWFLAKE_TEST_POINTS, as scripts/test.sh does';
-}
+my $b_pid = $b->query_safe('SELECT pg_backend_pid()');
+my $probe = gdb_require_points($b_pid, sub { $b->quit }, $take_point);
 like($probe, qr/in $take_point at \S*generator\.c:\d+/,
 	"gdb sets a breakpoint at the test point $take_point");
 
@@ -151,27 +80,21 @@ is("$c_worker|$c_time", "$w_id|${F}000",
 	"C's ID $c_id is at F under the slot's worker ID $w_id (sequence $c_seq)");
 
 # Stop B just before it takes numbers from the slot.
-$gdb_timer = IPC::Run::timer(60);
-$gdb = IPC::Run::start([ @GDB, '-p', $b_pid ],
-	'<', \$gdb_in, '>&', \$gdb_out, $gdb_timer);
-my $ready = gdb_wait(
-	gdb_send("set pagination off\nset confirm off\n"
-		  . "handle all nostop noprint pass\n"
-		  . "break $take_point"),
-	60);
+my $gdb = gdb_attach($b_pid);
+my $ready = $gdb->wait($gdb->send("break $take_point"), 60);
 my ($bp_addr) =
-  $gdb_out =~ /Breakpoint 1 at (0x[0-9a-f]+): file \S*generator\.c, line \d+\./;
+  $gdb->out =~ /Breakpoint 1 at (0x[0-9a-f]+): file \S*generator\.c, line \d+\./;
 ok($ready && defined $bp_addr,
 	"gdb is attached to B, with a breakpoint at $take_point");
-$gdb_out = '';
-my $hit = gdb_send("continue\nprint/x \$pc\nup\nprint worker_id");
+$gdb->clear;
+my $hit = $gdb->send("continue\nprint/x \$pc\nup\nprint worker_id");
 $b->query_until(qr/sent/, "\\echo sent\nSELECT snowflake_nextval();\n\\echo done\n");
-ok(gdb_wait($hit), 'B called snowflake_nextval() and gdb reported back');
-note "gdb at the breakpoint:\n$gdb_out";
-my ($pc) = $gdb_out =~ /\$1 = (0x[0-9a-f]+)/;
-ok($gdb_out =~ /Breakpoint 1, / && ($pc // '') eq ($bp_addr // 'none'),
+ok($gdb->wait($hit), 'B called snowflake_nextval() and gdb reported back');
+note "gdb at the breakpoint:\n" . $gdb->out;
+my ($pc) = $gdb->out =~ /\$1 = (0x[0-9a-f]+)/;
+ok($gdb->out =~ /Breakpoint 1, / && ($pc // '') eq ($bp_addr // 'none'),
 	'B is stopped at the breakpoint, before it takes numbers from the slot');
-if ($gdb_out =~ /\$2 = (-?\d+)/)
+if ($gdb->out =~ /\$2 = (-?\d+)/)
 {
 	is($1, $w_id, "B has read the slot's worker ID $w_id");
 }
@@ -198,17 +121,13 @@ like(slurp_file($node->logfile, $log_offset),
 	"the keeper leased worker ID $w2 for the slot");
 
 # B goes on.
-ok(gdb_wait(gdb_send("delete\ndetach"), 30), 'gdb detached from B');
-$gdb_in .= "quit\n";
-eval { $gdb_timer->start(30); $gdb->finish; };
-$gdb = undef;
+ok($gdb->detach, 'gdb detached from B');
 my $b_out = $b->query_until(qr/done\n/, '');
 my ($b_id) = $b_out =~ /^(-?\d+)\n/;
 $b_id //= '';
 is($b->{stderr}, '', 'B reported no error');
 like($b_id, qr/^\d+$/, "B minted an ID ($b_id)");
 $b->quit;
-$b_pid = undef;
 
 ok(!(grep { $_ eq $b_id } @minted),
 	"B's ID is none of the IDs minted before (C's is $c_id)");

@@ -35,88 +35,16 @@ use warnings;
 use FindBin;
 use lib $FindBin::RealBin;
 
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SnowflakeTest;
 use FleetTest;
+use GdbTest;
 use Sys::Hostname;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
 require_faketime();
-
-# The gdb sessions started (attached to B or to the lease keeper).
-# Whatever happens (a failed assertion, a die), each detaches and its
-# process runs on before the framework stops the server: this END block
-# runs before the framework's.
-my @gdbs;
-
-END
-{
-	foreach my $g (@gdbs)
-	{
-		next unless $g->{h};
-		if ($g->{h}->pumpable)
-		{
-			$g->{in} .= "delete\ndetach\nquit\n";
-			eval { $g->{h}->signal('INT'); };    # stops the process, for detach
-			eval { $g->{timer}->start(10); $g->{h}->finish; };
-			eval { $g->{h}->kill_kill; } if $@;
-		}
-		kill('CONT', $g->{pid});
-	}
-}
-
-# Local helpers for gdb (SnowflakeTest has none).
-
-my @GDB = ('gdb', '-q', '-nx', '-iex', 'set debuginfod enabled off');
-
-# Attach gdb to $pid, set up so that signals pass to the process unseen.
-# Returns the session, or undef if gdb did not answer.
-sub gdb_attach
-{
-	my ($pid) = @_;
-	my $g = { pid => $pid, in => '', out => '', marks => 0 };
-	$g->{timer} = IPC::Run::timer(60);
-	$g->{h} = IPC::Run::start([ @GDB, '-p', $pid ],
-		'<', \$g->{in}, '>&', \$g->{out}, $g->{timer});
-	push @gdbs, $g;
-	return gdb_wait(
-		$g,
-		gdb_send($g,
-			"set pagination off\nset confirm off\nhandle all nostop noprint pass"),
-		60) ? $g : undef;
-}
-
-# Queue gdb commands, then an echoed mark; returns a pattern that matches
-# once gdb has run them all (a "continue" ends when the process stops again).
-sub gdb_send
-{
-	my ($g, $cmds) = @_;
-	$g->{marks}++;
-	$g->{in} .= "$cmds\necho gdb-mark-$g->{marks}\\n\n";
-	return qr/gdb-mark-$g->{marks}\n/;
-}
-
-# Wait (at most $timeout s) until gdb's output matches $re.
-sub gdb_wait
-{
-	my ($g, $re, $timeout) = @_;
-	$g->{timer}->start($timeout // 30);
-	return pump_until($g->{h}, $g->{timer}, \$g->{out}, $re);
-}
-
-# Delete the breakpoints and detach: the process runs on.
-sub gdb_detach
-{
-	my ($g) = @_;
-	my $ok = gdb_wait($g, gdb_send($g, "delete\ndetach"), 30);
-	$g->{in} .= "quit\n";
-	eval { $g->{timer}->start(30); $g->{h}->finish; };
-	$g->{h} = undef;
-	return $ok;
-}
 
 # The lease row of worker ID $w: fencing token, last_minted_at and
 # minting_until (Unix ms), and whether it is released.
@@ -130,12 +58,6 @@ sub lease_row
 		       round(extract(epoch FROM minting_until) * 1000), released_at IS NOT NULL
 		  FROM snowflake_state.worker_lease WHERE worker_id = $w});
 }
-
-my ($gdb_version, $gdb_stderr) = ('', '');
-eval {
-	IPC::Run::run([ 'gdb', '--version' ], '>', \$gdb_version, '2>', \$gdb_stderr);
-};
-plan skip_all => 'gdb is not installed' unless $gdb_version =~ /GNU gdb/;
 
 # The test points of the minting path (src/generator.h): in snowflake_mint's
 # loop over the slots, just before a slot's binding is read (the clock
@@ -164,29 +86,7 @@ $node->safe_psql(
 # B, and whether gdb may attach to it.
 my $b = $node->background_psql('postgres', on_error_stop => 0);
 my $b_pid = $b->query_safe('SELECT pg_backend_pid()');
-my ($probe, $probe_err) = ('', '');
-IPC::Run::run(
-	[
-		@GDB, '-batch', '-p', $b_pid,
-		'-ex', "break $pick_point",
-		'-ex', "break $take_point",
-		'-ex', 'info breakpoints', '-ex', 'detach'
-	],
-	'<', \undef, '>', \$probe, '2>', \$probe_err,
-	IPC::Run::timeout(60));
-if ("$probe$probe_err" =~ /(ptrace: .*|Could not attach.*)/)
-{
-	my $why = $1;
-	$b->quit;
-	plan skip_all => "gdb cannot attach to a backend: $why"
-	  . " (kernel.yama.ptrace_scope or a missing CAP_SYS_PTRACE)";
-}
-if ($probe =~ /Function "snowflake_test_point_\w+" not defined/)
-{
-	$b->quit;
-	plan skip_all => 'the library has no test points: build it with '
-	  . 'COPT=-DSNOWFLAKE_TEST_POINTS, as scripts/test.sh does';
-}
+my $probe = gdb_require_points($b_pid, sub { $b->quit }, $pick_point, $take_point);
 like($probe, qr/in $pick_point at \S*generator\.c:\d+\n/,
 	"gdb sets a breakpoint at the test point $pick_point");
 like($probe, qr/in $take_point at \S*generator\.c:\d+\n/,
@@ -250,17 +150,16 @@ $node->safe_psql(
 # Stop B after it has read the clock, before it reads the slot's binding.
 my $g = gdb_attach($b_pid);
 ok($g, 'gdb is attached to B');
-ok( gdb_wait($g, gdb_send($g, "break $pick_point")),
+ok( $g->wait($g->send("break $pick_point")),
 	"gdb set a breakpoint at $pick_point");
-$g->{out} = '';
-my $hit = gdb_send($g,
-	"continue\nup\nprint target + snowflake_cluster_layout.epoch_ms");
+$g->clear;
+my $hit = $g->send("continue\nup\nprint target + snowflake_cluster_layout.epoch_ms");
 b_mint_start();
-ok(gdb_wait($g, $hit), 'B called snowflake_nextval() and gdb reported back');
-note "gdb at the breakpoint:\n$g->{out}";
-like($g->{out}, qr/Breakpoint 1, $pick_point/s,
+ok($g->wait($hit), 'B called snowflake_nextval() and gdb reported back');
+note "gdb at the breakpoint:\n" . $g->out;
+like($g->out, qr/Breakpoint 1, $pick_point/s,
 	'B is stopped before it reads the slot binding');
-if ($g->{out} =~ /\$1 = (-?\d+)/)
+if ($g->out =~ /\$1 = (-?\d+)/)
 {
 	is($1, "${F}000", 'B is to mint at F, the clock reading it holds');
 }
@@ -286,7 +185,7 @@ is("$w2_floor|$w2_released", "$floor2|f",
 	"worker ID $w2 is held with its floor F + 2 s");
 
 # B goes on with its reading F.
-ok(gdb_detach($g), 'gdb detached from B');
+ok($g->detach, 'gdb detached from B');
 my $b_id = b_mint_result();
 like($b_id, qr/^\d+$/, "B minted an ID ($b_id)");
 my ($b_worker, $b_seq, $b_time) = decode_id($node, $b_id =~ /^\d+$/ ? $b_id : 0);
@@ -305,16 +204,16 @@ push @minted, $b_id;
 freeze_clock($node, $F + 6);
 $g = gdb_attach($b_pid);
 ok($g, 'gdb is attached to B again');
-ok( gdb_wait($g, gdb_send($g, "break $take_point")),
+ok( $g->wait($g->send("break $take_point")),
 	"gdb set a breakpoint at $take_point");
-$g->{out} = '';
-$hit = gdb_send($g, "continue\nup\nprint worker_id");
+$g->clear;
+$hit = $g->send("continue\nup\nprint worker_id");
 b_mint_start();
-ok(gdb_wait($g, $hit), 'B called snowflake_nextval() and gdb reported back');
-note "gdb at the breakpoint:\n$g->{out}";
-like($g->{out}, qr/Breakpoint 1, $take_point/s,
+ok($g->wait($hit), 'B called snowflake_nextval() and gdb reported back');
+note "gdb at the breakpoint:\n" . $g->out;
+like($g->out, qr/Breakpoint 1, $take_point/s,
 	'B is stopped before it takes numbers from the slot');
-if ($g->{out} =~ /\$1 = (-?\d+)/)
+if ($g->out =~ /\$1 = (-?\d+)/)
 {
 	is($1, $w2, "B has read the slot's worker ID $w2");
 }
@@ -324,13 +223,13 @@ if ($g->{out} =~ /\$1 = (-?\d+)/)
 my $kpid = keeper_pid($node);
 my $k = gdb_attach($kpid);
 ok($k, "gdb is attached to the lease keeper ($kpid)");
-ok(gdb_wait($k, gdb_send($k, 'break proc_exit')), 'gdb set a breakpoint at proc_exit');
-$k->{out} = '';
-my $k_hit = gdb_send($k, "continue\nbacktrace 3");
+ok($k->wait($k->send('break proc_exit')), 'gdb set a breakpoint at proc_exit');
+$k->clear;
+my $k_hit = $k->send("continue\nbacktrace 3");
 $log_offset = -s $node->logfile;
 kill('TERM', $kpid);
-ok(gdb_wait($k, $k_hit), 'the lease keeper got to proc_exit');
-note "gdb at the keeper's breakpoint:\n$k->{out}";
+ok($k->wait($k_hit), 'the lease keeper got to proc_exit');
+note "gdb at the keeper's breakpoint:\n" . $k->out;
 my ($token2, $last2, $until2, $released2) = lease_row($node, $w2);
 is($released2, 't', "the keeper released worker ID $w2 before it got to proc_exit");
 like(slurp_file($node->logfile, $log_offset),
@@ -342,11 +241,11 @@ is( $node->safe_psql(
 	'the slot holds no lease');
 
 # B goes on, while no lease can be taken.
-ok(gdb_detach($g), 'gdb detached from B');
+ok($g->detach, 'gdb detached from B');
 my $b_idle = poll_until(
 	$node,
 	"SELECT state = 'idle' FROM pg_stat_activity WHERE pid = $b_pid", 20);
-ok(gdb_detach($k), 'gdb detached from the lease keeper');
+ok($k->detach, 'gdb detached from the lease keeper');
 my $b_res = b_mint_result();
 note "B's call returned: $b_res"
   . ($b_idle ? ' (before the keeper went on)' : ' (after the keeper went on)');
