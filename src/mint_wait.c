@@ -25,9 +25,10 @@
  *   (SF004), or the mark cannot be made durable (SF007).
  * - No slot can mint: right after a start, wait for the lease keeper's
  *   first round (right after a promotion, wake the keeper for it: a
- *   standby's keeper looks for a promotion only once a second); when the wall clock has passed the slots' caps, or the
- *   leases lapsed while the server was idle (leases_idle), ask the
- *   keeper for a renewal and wait a second for it; otherwise refuse with
+ *   standby's keeper looks for a promotion only once a second); when the
+ *   wall clock has passed the slots' caps, or the leases lapsed while the
+ *   server was idle (leases_idle), ask the keeper for a renewal and wait a
+ *   second for it; otherwise refuse with
  *   the reason: past the fencing deadline or the cap (SF003), the pinned
  *   worker ID held by another server (SF008), or none leased (SF002).
  * - The time field has run out, or the clock reads before the epoch (SF005).
@@ -576,7 +577,7 @@ snowflake_lease_await(SnowflakeSlot *home)
 		int64		mono;
 		bool		done;
 		bool		idle;
-		bool		promoted;
+		bool		keeper_unaware;
 
 		if (unlikely(pg_atomic_read_u32(&sh->parked) != 0))
 			refuse_parked(home);
@@ -614,8 +615,8 @@ snowflake_lease_await(SnowflakeSlot *home)
 		}
 		/* just promoted: the lease keeper has yet to notice */
 		SpinLockAcquire(&sh->lease_mutex);
-		promoted = snowflake_lease_info(0)->state == SNOWFLAKE_LEASE_STANDBY;
-		done = sh->lease_round_done && !promoted;
+		keeper_unaware = snowflake_lease_info(0)->state == SNOWFLAKE_LEASE_STANDBY;
+		done = sh->lease_round_done && !keeper_unaware;
 		SpinLockRelease(&sh->lease_mutex);
 		if (done || mono - started > FIRST_LEASE_WAIT_MS)
 			break;
@@ -624,7 +625,7 @@ snowflake_lease_await(SnowflakeSlot *home)
 		 * A standby's keeper looks for a promotion only every
 		 * ACQUIRE_RETRY_MS: wake it rather than wait for its next look.
 		 */
-		if (promoted)
+		if (keeper_unaware)
 			request_renewal(sh);
 		CHECK_FOR_INTERRUPTS();
 		pg_usleep(2000);
