@@ -266,7 +266,7 @@ like($b_res, qr/^error SF002: /,
 # The keeper is back (on the faked clock, now running 20 s ahead): minting
 # goes on above the release's minting_until.
 set_clock($node, '+20');
-fake_worker($node, 'snowflake lease keeper');
+fake_workers($node, 'snowflake lease keeper');
 my $after = wait_for_mint($node, timeout => 20);
 ok($after->{ok}, 'minting goes on once the keeper leases again');
 push @minted, $after->{id} // '';
